@@ -1,0 +1,1 @@
+"""Domain pipelines built from ``sciarch.layers``; each sub-package registers one pipeline."""

@@ -1,0 +1,160 @@
+"""The pipeline contract and its registry.
+
+A pipeline is one class, registered by name, with small methods that each do one
+thing (after TF Model Garden's ``Task``, lighter). The generic runner in
+:mod:`sciarch.runner` owns everything else: strategy scope, ``fit``, callbacks,
+checkpoints, the run directory and export. A fifth domain is one new folder under
+``pipelines/`` whose ``__init__`` imports a class decorated with
+:func:`register_pipeline`.
+
+Data convention (the same for every pipeline)::
+
+    build_inputs(split) -> tf.data.Dataset of (x, y) or (x, y, sample_weight)
+
+``x`` is a tensor or a dict of tensors matching the model's inputs. ``y`` is the
+target tensor, or a dict ``{"target": tensor, <context name>: tensor, ...}`` when
+the loss needs per-sample context (ecological importance, zone id, pair id). The
+runner hands the context to losses that accept it (see :mod:`sciarch.losses`);
+metrics only ever see ``target``.
+
+Example:
+    >>> from sciarch.pipeline import available_pipelines
+    >>> "genomics" in available_pipelines()  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sciarch.config import ConfigError, PipelineConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+    import tensorflow as tf
+
+    from sciarch.runs import Run
+
+_REGISTRY: dict[str, type["Pipeline"]] = {}
+
+#: root of the repository checkout / installed project (holds configs/ and data/)
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Pipeline:
+    """Base class of a domain pipeline.
+
+    Subclasses set ``name``, ``config_cls`` (a :class:`PipelineConfig` subclass with
+    the pipeline's ``data`` and ``model`` sections) and ``description``, and
+    implement the ``build_*`` methods.
+
+    Args:
+        config: the validated configuration.
+        run_dir: the run directory when called from the runner (for caches and plots).
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    config_cls: ClassVar[type[PipelineConfig]] = PipelineConfig
+    #: registry name of the loss used when the config says ``loss.name: default``
+    default_loss: ClassVar[str] = "mse"
+    #: metric the runner reports as the headline (key in ``evaluate``'s dict)
+    headline_metric: ClassVar[str] = "loss"
+    #: the splits ``evaluate`` understands
+    splits: ClassVar[tuple[str, ...]] = ("train", "validation")
+
+    def __init__(self, config: PipelineConfig, run_dir: Path | None = None):
+        self.config = config
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+
+    # ------------------------------------------------------------------ contract
+    def build_inputs(
+        self, split: str, input_context: "tf.distribute.InputContext | None" = None
+    ) -> "tf.data.Dataset":
+        """Dataset for ``split``, batched to the per-replica batch size, sharded per worker."""
+        raise NotImplementedError
+
+    def build_model(self) -> "keras.Model":
+        """A fresh, uncompiled Keras model built only from ``sciarch.layers`` and Keras layers."""
+        raise NotImplementedError
+
+    def build_loss(self):
+        """The training loss; by default resolved from ``config.loss`` via the loss registry."""
+        from sciarch.losses import get_loss
+
+        name = self.config.loss.name
+        if name == "default":
+            name = self.default_loss
+        return get_loss(name, **self.config.loss.params)
+
+    def build_metrics(self) -> list:
+        """Keras metrics tracked during ``fit`` (they see the target only, never the context)."""
+        return []
+
+    def evaluate(self, model: "keras.Model", split: str = "validation", data_path: str | None = None) -> dict:
+        """Score ``model`` on ``split`` or, with ``data_path``, on a file/folder in the
+        same format as the embedded data. Returns a flat dict of floats (JSON-ready)."""
+        raise NotImplementedError
+
+    def report(self, run: "Run", model: "keras.Model", metrics: dict) -> list[Path]:
+        """Write pipeline-specific plots into ``run.dir``; return the files (for report.md)."""
+        return []
+
+    # ------------------------------------------------------------------ helpers
+    def steps_per_epoch(self) -> int | None:
+        return self.config.train.steps_per_epoch
+
+    @classmethod
+    def config_files(cls) -> list[Path]:
+        folder = PROJECT_ROOT / "configs" / cls.name
+        return sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+
+    @classmethod
+    def cli(cls) -> Any:
+        """Optional ``typer.Typer`` with extra verbs, mounted as ``sciarch <name> ...``."""
+        return None
+
+
+def register_pipeline(cls: type[Pipeline]) -> type[Pipeline]:
+    """Class decorator: add a pipeline to the registry under ``cls.name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__qualname__} has no 'name'")
+    other = _REGISTRY.get(cls.name)
+    if other is not None and other is not cls and other.__qualname__ != cls.__qualname__:
+        raise ValueError(f"pipeline name '{cls.name}' is taken by {other.__module__}.{other.__qualname__}")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+_discovered = False
+
+
+def discover() -> None:
+    """Import every sub-package of ``pipelines`` so that their classes register."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    try:
+        import pipelines
+    except ImportError:  # pragma: no cover - installed without the pipelines package
+        return
+    for mod in pkgutil.iter_modules(pipelines.__path__):
+        if mod.ispkg and not mod.name.startswith("_"):
+            importlib.import_module(f"pipelines.{mod.name}")
+
+
+def available_pipelines() -> dict[str, type[Pipeline]]:
+    discover()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_pipeline_class(name: str) -> type[Pipeline]:
+    registry = available_pipelines()
+    if name not in registry:
+        known = ", ".join(registry) or "none"
+        raise ConfigError(f"unknown pipeline '{name}' (registered: {known})")
+    return registry[name]
