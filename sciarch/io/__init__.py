@@ -1,0 +1,1 @@
+"""Readers shared by pipelines: FASTA / SMILES / raster (thin wrappers on Biopython, RDKit, rasterio)."""

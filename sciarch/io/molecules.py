@@ -1,0 +1,441 @@
+"""SMILES -> molecular graph featurisation (RDKit) and per-batch graph padding.
+
+A molecule becomes a :class:`MolGraph` of plain numpy arrays:
+
+* ``atom_features`` float32 ``[n_atoms, ATOM_FEATURE_DIM]``
+* ``edge_index`` int32 ``[n_edges, 2]`` -- every bond twice, ``(src, dst)`` and ``(dst, src)``
+* ``bond_features`` float32 ``[n_edges, BOND_FEATURE_DIM]`` -- row ``k`` describes edge ``k``
+
+Atom features (one-hot blocks unless stated; see :data:`ATOM_FEATURE_NAMES`):
+element (common organic set + "other"), heavy-atom degree 0..5+, formal charge -2..+2
+(clipped), total hydrogen count 0..4+, aromatic flag, hybridisation (s, sp, sp2, sp3,
+sp3d, sp3d2, other), ring membership flag, chirality tag (none, CW, CCW, other).
+
+Bond features: type (single, double, triple, aromatic), conjugated flag, ring flag,
+stereo (none, any, Z/cis, E/trans).
+
+:func:`collate_graphs` pads a list of graphs to the largest molecule *in that batch*
+(no fixed atom cap) following the graph-batch convention of CONTRIBUTING.md:
+``atom_features [B,N,F]``, ``atom_mask [B,N]``, ``edge_index [B,E,2]``,
+``bond_features [B,E,Fb]``, ``bond_mask [B,E]``.
+
+The featuriser is written for throughput: one pass over atoms/bonds collects small
+integer codes, and the one-hot rows are assembled with numpy lookups on precomputed
+identity tables (no per-atom numpy calls).
+
+Example:
+    >>> from sciarch.io.molecules import featurize_smiles, collate_graphs, ATOM_FEATURE_DIM
+    >>> g = featurize_smiles("c1ccccc1O")
+    >>> g.atom_features.shape == (7, ATOM_FEATURE_DIM), g.edge_index.shape
+    (True, (14, 2))
+    >>> batch = collate_graphs([g, featurize_smiles("CCO")])
+    >>> batch["atom_features"].shape[:2], batch["atom_mask"].sum(axis=1).tolist()
+    ((2, 7), [7.0, 3.0])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+from rdkit import Chem, RDLogger
+
+__all__ = [
+    "ATOM_FEATURE_DIM",
+    "ATOM_FEATURE_NAMES",
+    "BOND_FEATURE_DIM",
+    "BOND_FEATURE_NAMES",
+    "GRAPH_KEYS",
+    "FeaturizationError",
+    "MolGraph",
+    "canonical_smiles",
+    "collate_graphs",
+    "featurize_mol",
+    "featurize_smiles",
+    "largest_fragment",
+    "parse_smiles",
+    "read_smi",
+]
+
+# RDKit writes parse problems to stderr; we report them ourselves through FeaturizationError.
+RDLogger.DisableLog("rdApp.*")
+
+#: keys of a collated graph batch, in a fixed order
+GRAPH_KEYS = ("atom_features", "atom_mask", "edge_index", "bond_features", "bond_mask")
+
+# ----------------------------------------------------------------------------- vocabularies
+_ELEMENTS = ("C", "N", "O", "S", "F", "Cl", "Br", "I", "P", "B", "Si", "Se", "H")
+_HYBRID = (
+    Chem.rdchem.HybridizationType.S,
+    Chem.rdchem.HybridizationType.SP,
+    Chem.rdchem.HybridizationType.SP2,
+    Chem.rdchem.HybridizationType.SP3,
+    Chem.rdchem.HybridizationType.SP3D,
+    Chem.rdchem.HybridizationType.SP3D2,
+)
+_CHIRAL = (
+    Chem.rdchem.ChiralType.CHI_UNSPECIFIED,
+    Chem.rdchem.ChiralType.CHI_TETRAHEDRAL_CW,
+    Chem.rdchem.ChiralType.CHI_TETRAHEDRAL_CCW,
+)
+_BOND_TYPES = (
+    Chem.rdchem.BondType.SINGLE,
+    Chem.rdchem.BondType.DOUBLE,
+    Chem.rdchem.BondType.TRIPLE,
+    Chem.rdchem.BondType.AROMATIC,
+)
+_STEREO_CODE = {
+    Chem.rdchem.BondStereo.STEREONONE: 0,
+    Chem.rdchem.BondStereo.STEREOANY: 1,
+    Chem.rdchem.BondStereo.STEREOZ: 2,
+    Chem.rdchem.BondStereo.STEREOCIS: 2,
+    Chem.rdchem.BondStereo.STEREOE: 3,
+    Chem.rdchem.BondStereo.STEREOTRANS: 3,
+}
+
+_PT = Chem.GetPeriodicTable()
+# atomic number -> element slot (len(_ELEMENTS) = "other")
+_ELEMENT_CODE = np.full(256, len(_ELEMENTS), dtype=np.int64)
+for _i, _sym in enumerate(_ELEMENTS):
+    _ELEMENT_CODE[_PT.GetAtomicNumber(_sym)] = _i
+_HYBRID_CODE = {h: i for i, h in enumerate(_HYBRID)}  # missing -> "other"
+_CHIRAL_CODE = {c: i for i, c in enumerate(_CHIRAL)}  # missing -> "other"
+_BOND_CODE = {b: i for i, b in enumerate(_BOND_TYPES)}
+
+# block sizes of the atom one-hot encoding
+_N_ELEM = len(_ELEMENTS) + 1
+_N_DEG = 7  # 0..5, 6+
+_N_CHG = 5  # -2..+2 (clipped)
+_N_HS = 5  # 0..3, 4+
+_N_HYB = len(_HYBRID) + 1
+_N_CHI = len(_CHIRAL) + 1
+
+ATOM_FEATURE_NAMES: tuple[str, ...] = (
+    tuple(f"element={e}" for e in _ELEMENTS)
+    + ("element=other",)
+    + tuple(f"degree={d}" for d in range(6))
+    + ("degree>=6",)
+    + tuple(f"charge={c:+d}" for c in range(-2, 3))
+    + tuple(f"num_h={h}" for h in range(4))
+    + ("num_h>=4",)
+    + ("aromatic",)
+    + tuple(f"hybridization={str(h).lower()}" for h in _HYBRID)
+    + ("hybridization=other",)
+    + ("in_ring",)
+    + ("chirality=none", "chirality=cw", "chirality=ccw", "chirality=other")
+)
+BOND_FEATURE_NAMES: tuple[str, ...] = (
+    "bond=single",
+    "bond=double",
+    "bond=triple",
+    "bond=aromatic",
+    "conjugated",
+    "in_ring",
+    "stereo=none",
+    "stereo=any",
+    "stereo=z",
+    "stereo=e",
+)
+ATOM_FEATURE_DIM = len(ATOM_FEATURE_NAMES)
+BOND_FEATURE_DIM = len(BOND_FEATURE_NAMES)
+
+# One lookup table per categorical atom field; offsets place each block in the row.
+_ATOM_BLOCKS = (_N_ELEM, _N_DEG, _N_CHG, _N_HS, 1, _N_HYB, 1, _N_CHI)
+_ATOM_OFFSETS = np.cumsum((0,) + _ATOM_BLOCKS[:-1]).astype(np.int64)
+assert sum(_ATOM_BLOCKS) == ATOM_FEATURE_DIM
+_BOND_BLOCKS = (len(_BOND_TYPES), 1, 1, 4)
+_BOND_OFFSETS = np.cumsum((0,) + _BOND_BLOCKS[:-1]).astype(np.int64)
+assert sum(_BOND_BLOCKS) == BOND_FEATURE_DIM
+
+
+class FeaturizationError(ValueError):
+    """A SMILES string could not be turned into a graph; ``reason`` says why.
+
+    Args:
+        reason: one-line explanation ("invalid SMILES (RDKit could not parse it)", ...).
+        smiles: the offending input, kept for error reports.
+    """
+
+    def __init__(self, reason: str, smiles: str | None = None):
+        self.reason = reason
+        self.smiles = smiles
+        shown = smiles if smiles is None or len(smiles) <= 80 else smiles[:77] + "..."
+        super().__init__(reason if smiles is None else f"{reason}: {shown!r}")
+
+
+@dataclass(frozen=True)
+class MolGraph:
+    """One molecule as arrays (see the module docstring for shapes)."""
+
+    atom_features: np.ndarray
+    edge_index: np.ndarray
+    bond_features: np.ndarray
+
+    @property
+    def num_atoms(self) -> int:
+        return int(self.atom_features.shape[0])
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.edge_index.shape[0])
+
+
+# ----------------------------------------------------------------------------- parsing
+def parse_smiles(smiles: str, *, strip_salts: bool = False) -> Chem.Mol:
+    """Parse ``smiles`` with RDKit (sanitised); raise :class:`FeaturizationError` if it fails.
+
+    Args:
+        smiles: the SMILES string.
+        strip_salts: keep only the largest fragment (counter-ions, solvents removed).
+    """
+    if not isinstance(smiles, str):
+        raise FeaturizationError(f"SMILES must be a string, got {type(smiles).__name__}")
+    s = smiles.strip()
+    if not s:
+        raise FeaturizationError("empty SMILES", smiles)
+    mol = Chem.MolFromSmiles(s)
+    if mol is None:
+        raise FeaturizationError("invalid SMILES (RDKit could not parse or sanitise it)", smiles)
+    if mol.GetNumAtoms() == 0:
+        raise FeaturizationError("SMILES has no atoms", smiles)
+    if strip_salts:
+        mol = largest_fragment(mol)
+    return mol
+
+
+def largest_fragment(mol: Chem.Mol) -> Chem.Mol:
+    """Keep the fragment with the most heavy atoms (ties: most atoms, then first).
+
+    Removes counter-ions and solvent from salts, e.g. ``"CC(=O)[O-].[Na+]"`` -> acetate.
+    """
+    frags = Chem.GetMolFrags(mol, asMols=True)
+    if len(frags) <= 1:
+        return mol
+    return max(frags, key=lambda m: (m.GetNumHeavyAtoms(), m.GetNumAtoms()))
+
+
+def canonical_smiles(smiles: str, *, strip_salts: bool = False, isomeric: bool = True) -> str:
+    """RDKit canonical SMILES (optionally of the largest fragment only)."""
+    mol = parse_smiles(smiles, strip_salts=strip_salts)
+    return Chem.MolToSmiles(mol, isomericSmiles=isomeric)
+
+
+# ----------------------------------------------------------------------------- featurising
+_EMPTY_EDGES = np.zeros((0, 2), dtype=np.int32)
+_EMPTY_BONDS = np.zeros((0, BOND_FEATURE_DIM), dtype=np.float32)
+
+
+class _RowTable:
+    """Memo of feature rows keyed by a tuple of raw RDKit values.
+
+    Molecules reuse a few hundred distinct atom/bond environments, so each distinct key
+    is one-hot encoded once and every later atom costs one dict lookup; a molecule's
+    feature matrix is then a single ``np.take``. Thread-safe (misses take a lock; the
+    table is replaced, never resized in place).
+    """
+
+    def __init__(self, width: int, encode):
+        import threading
+
+        self._encode = encode
+        self._index: dict = {}
+        self._rows = np.zeros((64, width), dtype=np.float32)
+        self._lock = threading.Lock()
+
+    def lookup(self, key) -> int:
+        with self._lock:
+            i = self._index.get(key)
+            if i is not None:
+                return i
+            i = len(self._index)
+            rows = self._rows
+            if i >= rows.shape[0]:
+                rows = np.concatenate([rows, np.zeros_like(rows)])
+            rows[i] = self._encode(key)
+            self._rows = rows
+            self._index[key] = i
+            return i
+
+    def indices(self, keys) -> list[int]:
+        get = self._index.get
+        out = [get(k) for k in keys]
+        if None in out:
+            out = [i if i is not None else self.lookup(k) for i, k in zip(out, keys)]
+        return out
+
+    @property
+    def rows(self) -> np.ndarray:
+        return self._rows
+
+
+def _encode_atom(key) -> np.ndarray:
+    z, charge, num_h, aromatic, hyb, chiral, degree, in_ring = key
+    row = np.zeros(ATOM_FEATURE_DIM, dtype=np.float32)
+    off = _ATOM_OFFSETS
+    row[off[0] + int(_ELEMENT_CODE[z if 0 <= z < 256 else 0])] = 1.0
+    row[off[1] + min(degree, _N_DEG - 1)] = 1.0
+    row[off[2] + min(max(charge, -2), 2) + 2] = 1.0
+    row[off[3] + min(num_h, _N_HS - 1)] = 1.0
+    row[off[4]] = float(aromatic)
+    row[off[5] + _HYBRID_CODE.get(hyb, len(_HYBRID))] = 1.0
+    row[off[6]] = float(in_ring)
+    row[off[7] + _CHIRAL_CODE.get(chiral, len(_CHIRAL))] = 1.0
+    return row
+
+
+def _encode_bond(key) -> np.ndarray:
+    bond_type, conjugated, in_ring, stereo = key
+    row = np.zeros(BOND_FEATURE_DIM, dtype=np.float32)
+    off = _BOND_OFFSETS
+    # dative / zero-order / other exotic bonds are encoded as single bonds
+    row[off[0] + _BOND_CODE.get(bond_type, 0)] = 1.0
+    row[off[1]] = float(conjugated)
+    row[off[2]] = float(in_ring)
+    row[off[3] + _STEREO_CODE.get(stereo, 1)] = 1.0
+    return row
+
+
+_ATOM_TABLE = _RowTable(ATOM_FEATURE_DIM, _encode_atom)
+_BOND_TABLE = _RowTable(BOND_FEATURE_DIM, _encode_bond)
+
+
+def featurize_mol(mol: Chem.Mol, *, max_atoms: int | None = None, smiles: str | None = None) -> MolGraph:
+    """Featurise a sanitised RDKit molecule (see :func:`featurize_smiles`)."""
+    n = mol.GetNumAtoms()
+    if n == 0:
+        raise FeaturizationError("molecule has no atoms", smiles)
+    if max_atoms is not None and n > max_atoms:
+        raise FeaturizationError(f"molecule too large ({n} atoms > max_atoms={max_atoms})", smiles)
+    ring_info = mol.GetRingInfo()  # filled by sanitisation (parse_smiles always sanitises)
+
+    # one pass over the bonds (ring membership comes from the ring info, not per bond)
+    bonds = [
+        (b.GetBeginAtomIdx(), b.GetEndAtomIdx(), b.GetBondType(), b.GetIsConjugated(), b.GetStereo())
+        for b in mol.GetBonds()
+    ]
+    ring_bonds = set()
+    for r in ring_info.BondRings():
+        ring_bonds.update(r)
+    ring_atoms = set()
+    for r in ring_info.AtomRings():
+        ring_atoms.update(r)
+    degree = [0] * n
+    for s, d, *_ in bonds:
+        degree[s] += 1
+        degree[d] += 1
+
+    # one pass over the atoms; degree and ring membership appended from above
+    atom_keys = [
+        (a.GetAtomicNum(), a.GetFormalCharge(), a.GetTotalNumHs(), a.GetIsAromatic(), a.GetHybridization(),
+         a.GetChiralTag(), degree[i], i in ring_atoms)
+        for i, a in enumerate(mol.GetAtoms())
+    ]
+    aidx = _ATOM_TABLE.indices(atom_keys)
+    x = _ATOM_TABLE.rows[aidx]
+    m = len(bonds)
+    if m == 0:
+        return MolGraph(x, _EMPTY_EDGES, _EMPTY_BONDS)
+    bond_keys = [(t, c, k in ring_bonds, st) for k, (_, _, t, c, st) in enumerate(bonds)]
+    bidx = _BOND_TABLE.indices(bond_keys)
+    # edge 2k = bond k forwards, 2k+1 = bond k backwards
+    pairs = np.array([(s, d) for s, d, *_ in bonds], dtype=np.int32)
+    edge_index = np.stack((pairs, pairs[:, ::-1]), axis=1).reshape(2 * m, 2)
+    bond_features = _BOND_TABLE.rows[np.repeat(bidx, 2)]
+    return MolGraph(x, edge_index, bond_features)
+
+
+def featurize_smiles(smiles: str, *, max_atoms: int | None = None, strip_salts: bool = False) -> MolGraph:
+    """Featurise one SMILES string into a :class:`MolGraph`.
+
+    Args:
+        smiles: the SMILES string (hydrogens stay implicit; their count is a feature).
+        max_atoms: refuse molecules with more heavy atoms than this (screening guard);
+            ``None`` (default) = no cap, as training requires.
+        strip_salts: keep only the largest fragment before featurising.
+
+    Raises:
+        FeaturizationError: empty / unparsable SMILES or too many atoms; ``.reason`` says which.
+    """
+    mol = parse_smiles(smiles, strip_salts=strip_salts)
+    return featurize_mol(mol, max_atoms=max_atoms, smiles=smiles)
+
+
+# ----------------------------------------------------------------------------- batching
+def collate_graphs(graphs: Sequence[MolGraph], pad_atoms_to: int | None = None, pad_edges_to: int | None = None) -> dict:
+    """Pad a list of graphs to one batch (N = most atoms in the batch, E = most edges).
+
+    Padding atoms/edges are zero rows with mask 0; padded edges are ``(0, 0)``. N and E
+    are at least 1 so that batches of single-atom molecules keep valid shapes.
+
+    Args:
+        graphs: the molecules of the batch.
+        pad_atoms_to / pad_edges_to: optional minimum N / E (e.g. to bucket shapes).
+
+    Returns:
+        dict with the :data:`GRAPH_KEYS` arrays (float32 / int32 numpy).
+    """
+    if len(graphs) == 0:
+        raise ValueError("collate_graphs needs at least one graph")
+    b = len(graphs)
+    n_atoms = [g.atom_features.shape[0] for g in graphs]
+    n_edges = [g.edge_index.shape[0] for g in graphs]
+    n = max(max(n_atoms), pad_atoms_to or 1, 1)
+    e = max(max(n_edges), pad_edges_to or 1, 1)
+    fa = graphs[0].atom_features.shape[1]
+    fb = graphs[0].bond_features.shape[1]
+    atom_features = np.zeros((b, n, fa), dtype=np.float32)
+    atom_mask = np.zeros((b, n), dtype=np.float32)
+    edge_index = np.zeros((b, e, 2), dtype=np.int32)
+    bond_features = np.zeros((b, e, fb), dtype=np.float32)
+    bond_mask = np.zeros((b, e), dtype=np.float32)
+    for i, g in enumerate(graphs):
+        na, ne = n_atoms[i], n_edges[i]
+        atom_features[i, :na] = g.atom_features
+        atom_mask[i, :na] = 1.0
+        if ne:
+            edge_index[i, :ne] = g.edge_index
+            bond_features[i, :ne] = g.bond_features
+            bond_mask[i, :ne] = 1.0
+    return {
+        "atom_features": atom_features,
+        "atom_mask": atom_mask,
+        "edge_index": edge_index,
+        "bond_features": bond_features,
+        "bond_mask": bond_mask,
+    }
+
+
+# ----------------------------------------------------------------------------- files
+def read_smi(path, *, id_column: bool = True) -> list[tuple[str, str]]:
+    """Read a ``.smi`` file (``SMILES<TAB or space>id`` per line; ``.gz`` allowed).
+
+    Returns ``[(smiles, id), ...]``; lines without an id get ``"<file>:<line>"`` as id.
+    Blank lines are skipped; SMILES are *not* validated here (featurise them to check).
+    """
+    import gzip
+    from pathlib import Path
+
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    out: list[tuple[str, str]] = []
+    with opener(path, "rt") as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            parts = line.split(None, 1)
+            ident = parts[1].strip() if (id_column and len(parts) > 1) else f"{path.name}:{lineno}"
+            out.append((parts[0], ident))
+    return out
+
+
+def featurize_many(smiles: Iterable[str], *, max_atoms: int | None = None, strip_salts: bool = False) -> list[MolGraph]:
+    """Featurise several SMILES; the first failure raises with its index in the message."""
+    out = []
+    for i, s in enumerate(smiles):
+        try:
+            out.append(featurize_smiles(s, max_atoms=max_atoms, strip_salts=strip_salts))
+        except FeaturizationError as exc:
+            raise FeaturizationError(f"item {i}: {exc.reason}", exc.smiles) from None
+    return out
