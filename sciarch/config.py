@@ -54,7 +54,7 @@ class TrainConfig(Section):
     early_stopping: EarlyStoppingConfig | None = None
     tensorboard: bool = True
     backup_and_restore: bool = True
-    verbose: Literal[0, 1, 2] = 2
+    verbose: Literal["auto", 0, 1, 2] = "auto"
     jit_compile: Literal["auto"] | bool = "auto"
     mixed_precision: bool = False
 

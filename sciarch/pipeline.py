@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -141,10 +142,16 @@ def discover() -> None:
     try:
         import pipelines
     except ImportError:  # pragma: no cover - installed without the pipelines package
-        return
-    for mod in pkgutil.iter_modules(pipelines.__path__):
+        pipelines = None
+    for mod in pkgutil.iter_modules(pipelines.__path__ if pipelines else []):
         if mod.ispkg and not mod.name.startswith("_"):
             importlib.import_module(f"pipelines.{mod.name}")
+    # pipelines that live outside this repository: SCIARCH_PIPELINES=pkg.module,other.module
+    for name in filter(None, (s.strip() for s in os.environ.get("SCIARCH_PIPELINES", "").split(","))):
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ConfigError(f"SCIARCH_PIPELINES: cannot import '{name}' ({exc})") from None
 
 
 def available_pipelines() -> dict[str, type[Pipeline]]:

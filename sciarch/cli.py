@@ -1,0 +1,162 @@
+"""The ``sciarch`` command.
+
+Verbs: ``list``, ``run``, ``evaluate``, ``screen``, and each pipeline's own verbs under
+``sciarch <pipeline> ...`` (e.g. ``sciarch genomics predict``). Configuration errors
+print one line naming the key or file and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from sciarch.config import ConfigError
+
+app = typer.Typer(
+    name="sciarch",
+    help="Scientific deep-learning pipelines built from shared Keras 3 layers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+
+
+def _fail(msg: str, code: int = 2):
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List the registered pipelines and their config files.
+
+    Example: `sciarch list`
+    """
+    from sciarch.pipeline import PROJECT_ROOT, available_pipelines
+
+    for name, cls in available_pipelines().items():
+        typer.echo(f"{name:12s} {cls.description}")
+        for cfg in cls.config_files():
+            try:
+                rel = cfg.relative_to(Path.cwd())
+            except ValueError:
+                rel = cfg.relative_to(PROJECT_ROOT) if cfg.is_relative_to(PROJECT_ROOT) else cfg
+            typer.echo(f"{'':12s}   {rel}")
+
+
+@app.command("run")
+def run_cmd(
+    pipeline: str = typer.Argument(..., help="registered pipeline name (see `sciarch list`)"),
+    config: Path = typer.Option(..., "--config", "-c", help="YAML config file"),
+    set_: Optional[list[str]] = typer.Option(None, "--set", "-s", help="override a key: key.sub=value (repeatable)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="run directory (default runs/<pipeline>/<timestamp>)"),
+) -> None:
+    """Train, evaluate and report a pipeline; the run directory holds config, metrics, model and report.
+
+    Examples:
+
+    * `sciarch run genomics --config configs/genomics/quick.yaml`
+    * `sciarch run drugscreen -c configs/drugscreen/davis_quick.yaml --set train.epochs=3 --out runs/davis`
+
+    Running the same command again after an interruption resumes from the last finished epoch.
+    """
+    from sciarch.config import load_config
+
+    try:
+        cfg = load_config(config, set_, pipeline=pipeline)
+    except ConfigError as exc:
+        _fail(str(exc))
+    from sciarch.runner import run_pipeline
+
+    try:
+        run = run_pipeline(cfg, out=out)
+    except ConfigError as exc:
+        _fail(str(exc))
+    typer.echo(f"run directory: {run.dir}")
+    typer.echo(f"report: {run.dir / 'report.md'}")
+    if run.metrics_path.is_file():
+        m = json.loads(run.metrics_path.read_text())
+        typer.echo(f"{m.get('headline_metric')}: {m.get('headline')}")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    run_dir: Path = typer.Argument(..., help="a run directory made by `sciarch run`"),
+    split: str = typer.Option("validation", "--split", help="a split the pipeline knows"),
+    data: Optional[Path] = typer.Option(
+        None, "--data", help="file or folder in the embedded data's format (plain or .gz) to score instead of a split"
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="metrics JSON path (default <run>/eval_<name>.json)"),
+) -> None:
+    """Score a trained run on a split or on new data; writes metrics JSON.
+
+    Examples:
+
+    * `sciarch evaluate runs/genomics/20261121-120000`
+    * `sciarch evaluate runs/genomics/20261121-120000 --data my_windows.fa.gz`
+    """
+    from sciarch.config import read_yaml, validate
+    from sciarch.pipeline import get_pipeline_class
+    from sciarch.runner import load_run_model
+    from sciarch.runs import write_json_atomic
+
+    if not (run_dir / "config.yaml").is_file():
+        _fail(f"{run_dir}: not a run directory (no config.yaml)")
+    try:
+        raw = read_yaml(run_dir / "config.yaml")
+        cls = get_pipeline_class(raw.get("pipeline", ""))
+        cfg = validate(raw, cls.config_cls, str(run_dir / "config.yaml"))
+    except ConfigError as exc:
+        _fail(str(exc))
+    if data is None and split not in cls.splits:
+        _fail(f"--split {split!r}: pipeline '{cls.name}' knows {', '.join(cls.splits)}")
+    if data is not None and not data.exists():
+        _fail(f"--data {data}: no such file or folder")
+    try:
+        model = load_run_model(run_dir)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    pipeline = cls(cfg, run_dir)
+    try:
+        metrics = pipeline.evaluate(model, split, data_path=str(data) if data is not None else None)
+    except (ConfigError, ValueError) as exc:
+        _fail(str(exc))
+    name = data.name.split(".")[0] if data is not None else split
+    dest = out or run_dir / f"eval_{name}.json"
+    write_json_atomic(dest, {"run": str(run_dir), "data": str(data) if data else None, "split": split,
+                             "metrics": metrics})
+    typer.echo(json.dumps(metrics, indent=2, default=float))
+    typer.echo(f"written: {dest}")
+
+
+def _mount_extensions() -> None:
+    """Mount pipeline verbs (``sciarch <pipeline> ...``) and the screening verb."""
+    from sciarch.pipeline import available_pipelines
+
+    for name, cls in available_pipelines().items():
+        sub = cls.cli()
+        if sub is not None:
+            app.add_typer(sub, name=name, help=f"{cls.description} (extra verbs)")
+    try:
+        from sciarch.screening.cli import screen
+    except ImportError:
+        return
+    app.command("screen")(screen)
+
+
+def main(argv: list[str] | None = None) -> None:
+    _mount_extensions()
+    try:
+        app(args=argv, prog_name="sciarch", standalone_mode=True)
+    except ConfigError as exc:  # raised from a pipeline verb
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

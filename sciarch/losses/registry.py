@@ -1,0 +1,183 @@
+"""Loss registry and loading by name or by dotted path.
+
+Example:
+    >>> from sciarch.losses import get_loss, register_loss
+    >>> @register_loss("half_squared_error")
+    ... def half_squared_error(y_true, y_pred):
+    ...     return 0.5 * (y_true - y_pred) ** 2
+    >>> loss = get_loss("half_squared_error")
+    >>> float(loss([[1.0], [3.0]], [[0.0], [1.0]]))
+    1.25
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+from typing import Any, Callable
+
+import keras
+import tensorflow as tf
+
+from sciarch.config import ConfigError
+from sciarch.losses.replica import global_mean_share
+
+_LOSSES: dict[str, Callable[..., Any]] = {}
+
+
+class LossError(ConfigError):
+    """A loss named in a config cannot be found or built (one line, exit code 2)."""
+
+
+class ReplicaAwareLoss:
+    """Base for losses that reduce themselves.
+
+    ``__call__(y_true, y_pred, context=None, sample_weight=None)`` returns this
+    replica's share of the global-batch loss (see :mod:`sciarch.losses.replica`).
+    Subclass it for losses with non-decomposable terms; plain per-sample callables
+    are wrapped in :class:`PerSampleLoss` automatically.
+    """
+
+    name = "loss"
+
+    def __call__(self, y_true, y_pred, context=None, sample_weight=None):  # pragma: no cover
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {}
+
+
+def _accepts(fn: Callable, arg: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return arg in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+class PerSampleLoss(ReplicaAwareLoss):
+    """Wrap ``fn(y_true, y_pred[, context=...]) -> per-sample values`` with a global mean.
+
+    ``fn`` may return ``[B]``, ``[B, ...]`` (every element counts as one sample, as in
+    per-pixel losses) or a scalar (taken as the local mean of the batch). A ``mask``
+    entry in the context and ``sample_weight`` weight the elements.
+    """
+
+    def __init__(self, fn: Callable, name: str | None = None):
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self._wants_context = _accepts(fn, "context")
+
+    def __call__(self, y_true, y_pred, context=None, sample_weight=None):
+        y_pred = tf.convert_to_tensor(y_pred)
+        y_true = tf.cast(tf.convert_to_tensor(y_true), y_pred.dtype)
+        if self._wants_context:
+            values = self.fn(y_true, y_pred, context=context or {})
+        else:
+            values = self.fn(y_true, y_pred)
+        values = tf.cast(tf.convert_to_tensor(values), tf.float32)
+        if values.shape.rank == 0:  # a local mean: weight it by the local batch size
+            n = tf.cast(tf.shape(y_pred)[0], tf.float32)
+            values = tf.fill(tf.reshape(tf.cast(n, tf.int32), [1]), values)
+        weights = _element_weights(values, context, sample_weight)
+        return global_mean_share(values, weights)
+
+    def get_config(self) -> dict:
+        return {"fn": self.name}
+
+
+def _element_weights(values, context, sample_weight):
+    weights = None
+    mask = (context or {}).get("mask")
+    for w in (mask, sample_weight):
+        if w is None:
+            continue
+        w = tf.cast(w, tf.float32)
+        # drop trailing singleton axes that `values` already reduced (e.g. [B, 1] -> [B])
+        while w.shape.rank is not None and values.shape.rank is not None and w.shape.rank > values.shape.rank:
+            w = tf.squeeze(w, axis=-1)
+        weights = w if weights is None else weights * w
+    return weights
+
+
+def register_loss(name: str) -> Callable:
+    """Decorator: register a loss factory (class or function) under ``name``."""
+
+    def deco(obj):
+        _LOSSES[name] = obj
+        return obj
+
+    return deco
+
+
+def available_losses() -> list[str]:
+    return sorted(_LOSSES)
+
+
+def _import_dotted(spec: str):
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise LossError(f"loss '{spec}': expected 'package.module:name'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise LossError(f"loss '{spec}': cannot import module '{module_name}' ({exc})") from None
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise LossError(f"loss '{spec}': module '{module_name}' has no attribute '{attr}'")
+        obj = getattr(obj, part)
+    return obj
+
+
+def _instantiate(obj, params: dict, spec: str):
+    if inspect.isclass(obj):
+        try:
+            return obj(**params)
+        except TypeError as exc:
+            raise LossError(f"loss '{spec}': bad loss.params ({exc})") from None
+    if callable(obj):
+        if params:
+            try:
+                inspect.signature(obj).bind_partial(None, None, **params)
+            except TypeError as exc:
+                raise LossError(f"loss '{spec}': bad loss.params ({exc})") from None
+            return functools.partial(obj, **params)
+        return obj
+    raise LossError(f"loss '{spec}': {type(obj).__name__} is not callable")
+
+
+def _as_replica_aware(obj, name: str) -> ReplicaAwareLoss:
+    if isinstance(obj, ReplicaAwareLoss):
+        return obj
+    if isinstance(obj, keras.losses.Loss):
+        fn = obj.call  # unreduced per-sample values
+        return PerSampleLoss(fn, name=name)
+    return PerSampleLoss(obj, name=name)
+
+
+def get_loss(spec: str | Callable, **params) -> ReplicaAwareLoss:
+    """Resolve a loss by registry name, Keras name, ``module:attr`` path, or callable."""
+    from sciarch.losses import builtin  # noqa: F401  (registers the built-ins)
+
+    if callable(spec) and not isinstance(spec, str):
+        return _as_replica_aware(_instantiate(spec, params, getattr(spec, "__name__", "loss")), "custom")
+    if not isinstance(spec, str) or not spec:
+        raise LossError(f"loss name must be a non-empty string, got {spec!r}")
+    if spec in _LOSSES:
+        obj = _instantiate(_LOSSES[spec], params, spec)
+    elif ":" in spec:
+        obj = _instantiate(_import_dotted(spec), params, spec)
+    else:
+        try:
+            keras_fn = keras.losses.get(spec)
+        except (ValueError, TypeError):
+            keras_fn = None
+        if keras_fn is None:
+            known = ", ".join(available_losses())
+            raise LossError(
+                f"unknown loss '{spec}' (registered: {known}; or a Keras loss name, or 'package.module:name')"
+            )
+        obj = _instantiate(keras_fn, params, spec)
+    return _as_replica_aware(obj, spec)
