@@ -1,0 +1,1 @@
+"""Bubble-chamber track detection: physics simulator, two-stage R-CNN and one-stage baseline."""
