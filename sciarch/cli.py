@@ -139,7 +139,11 @@ def _mount_extensions() -> None:
     from sciarch.pipeline import available_pipelines
 
     for name, cls in available_pipelines().items():
-        sub = cls.cli()
+        try:
+            sub = cls.cli()
+        except ImportError as exc:  # one broken extension must not take the other verbs down
+            typer.echo(f"warning: the '{name}' verbs are unavailable ({exc})", err=True)
+            continue
         if sub is not None:
             app.add_typer(sub, name=name, help=f"{cls.description} (extra verbs)")
     try:
