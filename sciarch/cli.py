@@ -134,6 +134,47 @@ def evaluate_cmd(
     typer.echo(f"written: {dest}")
 
 
+@app.command("demo")
+def demo_cmd(
+    out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="parent folder of the demo runs"),
+    only: Optional[list[str]] = typer.Option(None, "--only", help="run only these pipelines (repeatable)"),
+) -> None:
+    """Run every registered pipeline's quick config end to end on the embedded data.
+
+    Prints where each report is. Re-running resumes unfinished runs.
+
+    Example: `sciarch demo --out runs/demo --only genomics`
+    """
+    import time
+
+    from sciarch.config import load_config
+    from sciarch.pipeline import available_pipelines
+    from sciarch.runner import run_pipeline
+
+    reports, failed = [], []
+    for name, cls in available_pipelines().items():
+        if name.startswith("_") or (only and name not in only):
+            continue
+        cfg_path = cls.quick_config()
+        if cfg_path is None:
+            typer.echo(f"[{name}] no quick config under configs/{name}/, skipped", err=True)
+            continue
+        typer.echo(f"[{name}] {cfg_path}")
+        t0 = time.perf_counter()
+        try:
+            run = run_pipeline(load_config(cfg_path, pipeline=name), out=out / name)
+        except ConfigError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            failed.append(name)
+            continue
+        reports.append((name, run.dir / "report.md", time.perf_counter() - t0))
+    typer.echo("")
+    for name, rep, secs in reports:
+        typer.echo(f"{name:12s} {secs:7.1f} s  {rep}")
+    if failed:
+        _fail(f"demo failed for: {', '.join(failed)}", code=1)
+
+
 def _mount_extensions() -> None:
     """Mount pipeline verbs (``sciarch <pipeline> ...``) and the screening verb."""
     from sciarch.pipeline import available_pipelines

@@ -114,6 +114,15 @@ class Pipeline:
         return sorted(folder.glob("*.yaml")) if folder.is_dir() else []
 
     @classmethod
+    def quick_config(cls) -> Path | None:
+        """The config the demo runs: ``configs/<name>/quick.yaml``, else the first ``*quick*.yaml``."""
+        files = cls.config_files()
+        for f in files:
+            if f.name == "quick.yaml":
+                return f
+        return next((f for f in files if "quick" in f.stem), None)
+
+    @classmethod
     def cli(cls) -> Any:
         """Optional ``typer.Typer`` with extra verbs, mounted as ``sciarch <name> ...``."""
         return None
