@@ -1,0 +1,155 @@
+"""``sciarch screen``: rank a molecule library against protein targets with a trained affinity model.
+
+Mounted by :mod:`sciarch.cli` as ``app.command("screen")(screen)``. Importing this module
+is cheap (TensorFlow is imported only when the model is loaded, after the featurisation
+workers have started).
+
+Exit status: 0 done; 1 the library could not be read to the end (everything before the
+error is scored and written, ``summary.json`` says ``"status": "incomplete"``); 2 bad
+arguments / files; 130 interrupted (a checkpoint was written; ``--resume`` continues).
+
+Example:
+    sciarch screen --model runs/davis --library data/drugscreen/zinc250k_jtvae_valid.smi.gz \\
+        --target egfr.fasta --top 100 --out screens/egfr
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+__all__ = ["screen", "app"]
+
+
+def _fail(msg: str, code: int = 2):
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+def screen(
+    model: Path = typer.Option(..., "--model", "-m", help="run directory of a trained affinity model (model.keras + config.yaml)"),
+    library: Path = typer.Option(..., "--library", "-l", help="molecule library: .smi, .csv, .tsv or .sdf, optionally .gz"),
+    target: list[Path] = typer.Option(..., "--target", "-t", help="protein FASTA file (repeatable; every record is a target)"),
+    top: int = typer.Option(100, "--top", "-n", min=1, help="number of hits in hits.csv"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="output directory (default screen_<library name>)"),
+    resume: bool = typer.Option(False, "--resume", help="continue an interrupted screen in --out"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="discard an earlier screen in --out"),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=0, help="featurisation processes (default: all cores; 0 = in-process)"),
+    smiles_column: Optional[str] = typer.Option(None, "--smiles-column", help="CSV: column holding the SMILES (default: found by name)"),
+    id_column: Optional[str] = typer.Option(None, "--id-column", help="CSV: id column; SDF: data field with the id (default: title line)"),
+    delimiter: Optional[str] = typer.Option(None, "--delimiter", help="CSV field separator (default ',' or tab for .tsv)"),
+    rank_by: str = typer.Option("mean", "--rank-by", help="'mean', 'max', 'min' over targets, or a target name"),
+    lower_is_better: bool = typer.Option(False, "--lower-is-better", help="rank the lowest scores first"),
+    max_atoms: int = typer.Option(150, "--max-atoms", min=1, help="reject molecules with more atoms"),
+    strip_salts: bool = typer.Option(False, "--strip-salts", help="keep the largest fragment (removes counter-ions)"),
+    dedup: bool = typer.Option(False, "--dedup", help="score each canonical SMILES once; later copies are listed as duplicates"),
+    filter_: Optional[list[str]] = typer.Option(
+        None, "--filter", help="reject matches of a filter: pains, brenk, nih, zinc (RDKit FilterCatalog) or lipinski (repeatable)"
+    ),
+    batch_size: int = typer.Option(1024, "--batch-size", min=1, help="molecules per inference batch"),
+    chunk_size: int = typer.Option(4096, "--chunk-size", min=1, help="records per work unit / checkpoint granule"),
+    checkpoint_every: float = typer.Option(30.0, "--checkpoint-every", min=0.0, help="seconds between checkpoints"),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="progress bar (default: when stderr is a terminal)"),
+) -> None:
+    """Screen a molecule library against protein targets; write hits.csv, scores.parquet, rejected.tsv, summary.json.
+
+    Each target is encoded once; ligands are featurised on all cores and scored in large
+    batches. Every line that cannot be scored is listed in rejected.tsv with its reason.
+    Ctrl-C writes a checkpoint; `--resume` continues and gives the same output as an
+    uninterrupted run.
+
+    Examples:
+
+    * `sciarch screen --model runs/davis --library data/drugscreen/zinc250k_jtvae_valid.smi.gz --target egfr.fasta --top 50`
+    * `sciarch screen -m runs/davis -l lib.csv --smiles-column smiles --id-column name -t a.fasta -t b.fasta --rank-by max --strip-salts --dedup --filter pains`
+    """
+    from sciarch.screening.engine import (
+        ScreenConfig,
+        ScreenError,
+        ScreenIncomplete,
+        ScreenInterrupted,
+        run_screen,
+    )
+    from sciarch.screening.featurize import FILTERS
+    from sciarch.screening.readers import LibraryReadError
+
+    filters = tuple(filter_ or ())
+    bad = [f for f in filters if f not in FILTERS]
+    if bad:
+        _fail(f"--filter {bad[0]!r}: choose from {', '.join(FILTERS)}")
+    if out is None:
+        name = library.name
+        for suf in (".gz", ".smi", ".smiles", ".csv", ".tsv", ".sdf", ".txt"):
+            if name.lower().endswith(suf):
+                name = name[: -len(suf)]
+        out = Path(f"screen_{name}")
+    if progress is None:
+        progress = sys.stderr.isatty()
+    cfg = ScreenConfig(
+        library=str(library),
+        out=str(out),
+        top_n=top,
+        rank_by=rank_by,
+        higher_is_better=not lower_is_better,
+        smiles_column=smiles_column,
+        id_column=id_column,
+        delimiter=delimiter,
+        workers=workers,
+        chunk_records=chunk_size,
+        batch_size=batch_size,
+        max_atoms=max_atoms,
+        strip_salts=strip_salts,
+        dedup=dedup,
+        filters=filters,
+        checkpoint_every_s=checkpoint_every,
+        resume=resume,
+        overwrite=overwrite,
+        progress=progress,
+    )
+
+    def make_scorer():
+        from sciarch.screening.scoring import AffinityModelScorer
+
+        return AffinityModelScorer.from_run_dir(model, target)
+
+    from sciarch.screening.scoring import ScorerError
+
+    try:
+        summary = run_screen(cfg, make_scorer)
+    except ScreenInterrupted as exc:
+        typer.echo(f"interrupted: {exc}", err=True)
+        raise typer.Exit(130)
+    except ScreenIncomplete as exc:
+        c = exc.summary["counts"]
+        typer.echo(
+            f"error: {exc}\n  kept: {c['scored']:,} scored, {c['rejected']:,} rejected, outputs in {out}", err=True
+        )
+        raise typer.Exit(1)
+    except (ScreenError, LibraryReadError, ScorerError) as exc:
+        _fail(str(exc))
+    c = summary["counts"]
+    typer.echo(
+        f"screened {c['read']:,} records: {c['scored']:,} scored, {c['rejected']:,} rejected "
+        f"({summary.get('molecules_per_s') or 0:,.0f} molecules/s, {summary['wall_time_s']:.1f} s)"
+    )
+    typer.echo(f"hits: {Path(out) / 'hits.csv'}  scores: {Path(out) / 'scores.parquet'}  rejected: {Path(out) / 'rejected.tsv'}")
+
+
+#: stand-alone app (``python -m sciarch.screening.cli ...``), used by tests and benchmarks
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.callback()
+def _group() -> None:
+    """sciarch screening commands."""
+
+
+app.command("screen")(screen)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
