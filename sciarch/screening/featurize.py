@@ -222,6 +222,17 @@ def canonical_key(mol) -> int:
     return int.from_bytes(hashlib.blake2b(can.encode(), digest_size=8).digest(), "little", signed=True)
 
 
+def sd_field(record: str, name: str) -> str | None:
+    """Value of the SD data item ``> <name>`` of one SD record (first line of the value), or None."""
+    end = record.find("M  END")
+    lines = record[end:].split("\n") if end >= 0 else record.split("\n")
+    tag = f"<{name}>"
+    for i, ln in enumerate(lines):
+        if ln.startswith(">") and tag in ln:
+            return lines[i + 1].rstrip("\r") if i + 1 < len(lines) else ""
+    return None
+
+
 def default_id(line: int) -> str:
     """Id of a record whose file gives none: its line number."""
     return f"line_{line}"
@@ -249,9 +260,10 @@ def parse_record(line: int, raw: bytes, opts: FeaturizeOptions):
         if mol is None:
             raise RecordRejected("invalid_molecule", "RDKit could not parse or sanitise the molblock")
         if opts.id_field is not None:
-            if not mol.HasProp(opts.id_field):
+            value = sd_field(text, opts.id_field)
+            if value is None:
                 raise RecordRejected("format", f"no data field <{opts.id_field}> in this SD record")
-            ident = mol.GetProp(opts.id_field).strip()
+            ident = value.strip()
         else:
             ident = text.split("\n", 1)[0].strip()
         if mol.GetNumAtoms() == 0:

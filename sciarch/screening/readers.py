@@ -273,6 +273,47 @@ def _sdf_record_ends(buf: bytes, start: int, n: int) -> tuple[int, int]:
     return pos, found
 
 
+class _StreamError(Exception):
+    pass
+
+
+def _decompressed_blocks(fh, gzipped: bool) -> Iterator[bytes]:
+    """Blocks of the (decompressed) file. For gzip every byte that can be decompressed is
+    yielded before :class:`_StreamError` reports a truncated or corrupt stream; concatenated
+    gzip members (bgzip, ``cat a.gz b.gz``) are read one after the other."""
+    if not gzipped:
+        while True:
+            b = fh.read(_BLOCK)
+            if not b:
+                return
+            yield b
+    d = zlib.decompressobj(wbits=31)
+    fed = False
+    while True:
+        raw = fh.read(_BLOCK)
+        if not raw:
+            break
+        while raw:
+            fed = True
+            try:
+                out = d.decompress(raw)
+            except zlib.error as exc:
+                raise _StreamError(f"corrupt compressed stream ({exc})") from None
+            if out:
+                yield out
+            if d.eof:
+                raw = d.unused_data
+                d = zlib.decompressobj(wbits=31)
+                fed = False
+            else:
+                raw = b""
+    tail = d.flush()
+    if tail:
+        yield tail
+    if fed and not d.eof:
+        raise _StreamError("truncated compressed stream (the gzip data ends before its end-of-stream marker)")
+
+
 def iter_raw_chunks(
     spec: LibrarySpec,
     chunk_records: int = 4096,
@@ -290,40 +331,58 @@ def iter_raw_chunks(
 
     Raises:
         LibraryReadError: after yielding every complete record, when the compressed stream is
-            truncated or corrupt (the chunk before the error has ``truncated_tail=True`` when
-            a partial record was left over).
+            truncated or corrupt (the last chunk has ``truncated_tail=True`` when a partial
+            record was left over).
     """
     if chunk_records < 1:
         raise ValueError("chunk_records must be >= 1")
     hasher = checksum if checksum is not None else hashlib.sha256()
-    raw = open(spec.path, "rb", buffering=0)
+    try:
+        raw = open(spec.path, "rb", buffering=0)
+    except OSError as exc:
+        raise LibraryReadError(f"{spec.path}: cannot open the library ({exc.strerror})") from None
     counting = _CountingReader(raw, hasher)
-    base = io.BufferedReader(counting, buffer_size=_BLOCK)
-    stream = gzip.GzipFile(fileobj=base, mode="rb") if spec.gzipped else base
     sdf = spec.kind == "sdf"
-    sep = b"\n"
     line = 1
     index = 0
     buf = b""
     pos = 0
-    eof = False
     error: str | None = None
+    header_left = spec.header_lines
+    blocks = _decompressed_blocks(counting, spec.gzipped)
     try:
-        # skip header lines (CSV)
-        skipped = 0
-        while skipped < spec.header_lines:
-            hdr = stream.readline()
-            if not hdr:
-                break
-            skipped += 1
-            line += 1
         while True:
+            try:
+                block = next(blocks)
+            except StopIteration:
+                block = None
+            except _StreamError as exc:
+                error = str(exc)
+                block = None
+            except OSError as exc:
+                error = f"read error ({exc})"
+                block = None
+            if on_progress is not None:
+                on_progress(counting.bytes_read)
+            if block is None:
+                break
+            buf = buf[pos:] + block if pos else buf + block
+            pos = 0
+            while header_left:
+                k = buf.find(b"\n", pos)
+                if k < 0:
+                    break
+                pos = k + 1
+                line += 1
+                header_left -= 1
+            if header_left:
+                continue
             # cut as many full chunks as the buffer holds
             while True:
                 if sdf:
                     end, _ = _sdf_record_ends(buf, pos, chunk_records)
                 else:
-                    end, _ = _nth_end(buf, pos, chunk_records, sep)
+                    end, _ = _nth_end(buf, pos, chunk_records, b"\n")
                 if end < 0:
                     break
                 data = buf[pos:end]
@@ -331,24 +390,8 @@ def iter_raw_chunks(
                 line += data.count(b"\n") if sdf else chunk_records
                 index += 1
                 pos = end
-            if eof:
-                break
-            buf = buf[pos:]
-            pos = 0
-            try:
-                block = stream.read(_BLOCK)
-            except (EOFError, OSError, zlib.error) as exc:
-                kind = "truncated" if isinstance(exc, EOFError) else "corrupt"
-                error = f"{kind} compressed stream ({exc})"
-                block = b""
-            if on_progress is not None:
-                on_progress(counting.bytes_read)
-            if block:
-                buf += block
-            else:
-                eof = True
         # the tail: fewer than chunk_records records
-        data = buf[pos:]
+        data = buf[pos:] if not header_left else b""
         if data:
             if sdf:
                 # an unterminated final block is one more record (the parser reports it)
@@ -356,18 +399,15 @@ def iter_raw_chunks(
             else:
                 n = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
             if n:
-                yield RawChunk(index, line, n, data, truncated_tail=error is not None)
-                line += data.count(b"\n")
+                yield RawChunk(index, line, n, data, truncated_tail=error is not None and not data.endswith(b"\n"))
+                line += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
         if error is not None:
             raise LibraryReadError(
-                f"{spec.path}: {error} after line {line - 1}; every complete record before it was processed"
+                f"{spec.path}: {error} after line {line - 1}; every record before it was read"
             )
     finally:
-        stream.close()
-        if stream is not base:
-            base.close()
-        if on_progress is not None and error is None:
-            on_progress(counting.bytes_read)
+        blocks.close()
+        counting.close()
 
 
 def split_chunk(chunk: RawChunk, kind: str) -> Iterator[tuple[int, bytes]]:

@@ -86,6 +86,23 @@ def _input_names(model) -> list[str] | None:
     return None
 
 
+def _load_model(path: Path):
+    """Load a drugscreen model: register sciarch layers and the drugscreen model classes only
+    (importing every pipeline would slow the screen's start-up); fall back to full discovery."""
+    import keras
+
+    import sciarch.layers  # noqa: F401  (registers the layers)
+
+    try:
+        import pipelines.drugscreen.model  # noqa: F401  (registers UniqueRows & co.)
+
+        return keras.models.load_model(path, safe_mode=True, compile=False)
+    except (ImportError, TypeError, ValueError):
+        from sciarch.runner import load_run_model
+
+        return load_run_model(path.parent)
+
+
 class AffinityModelScorer:
     """Score ligand graph batches against fixed protein targets with a drugscreen affinity model.
 
@@ -178,9 +195,7 @@ class AffinityModelScorer:
             raise ScorerError(f"{cfg_path}: missing data.max_protein_length (needed to tokenise the targets)")
         targets = load_targets(target_fastas)
         try:
-            from sciarch.runner import load_run_model
-
-            model = load_run_model(run_dir)
+            model = _load_model(model_path)
         except Exception as exc:
             raise ScorerError(f"{model_path}: cannot load the model: {type(exc).__name__}: {exc}") from None
         return cls(model, targets, int(max_len), file_sha256(model_path))
