@@ -1,0 +1,268 @@
+"""Drug-target affinity models: ligand GNN || protein 1D-CNN -> late fusion -> regression head.
+
+The absolute-affinity model is a functional ``keras.Model`` with inputs
+
+* the five graph-batch keys of CONTRIBUTING.md (``atom_features``, ``atom_mask``,
+  ``edge_index``, ``bond_features``, ``bond_mask``) and
+* ``protein_tokens`` int32 ``[B, L]`` (:mod:`sciarch.io.sequences` ids, 0 = padding),
+
+composed of three named nested functional sub-models, so that a screen can encode the
+target once and run only the ligand side per batch:
+
+* ``model.get_layer("ligand_encoder")``: graph dict -> ligand embedding ``[B, D_l]``
+  (atom embedding -> ``depth`` x GINConv / EdgeConditionedConv with residual sums ->
+  concatenated :class:`~sciarch.layers.GraphReadout` s -> Dense);
+* ``model.get_layer("protein_encoder")``: ``protein_tokens`` -> ``[B, D_p]``
+  (token embedding -> Conv1D stem -> 1D CNN motif detectors (plain convolutions as in
+  DeepDTA, or a :class:`~sciarch.layers.DilatedResidualStack`) -> global max pool -> Dense);
+* ``model.get_layer("affinity_head")``: ``[ligand_emb, protein_emb]`` -> ``[B, 1]``.
+
+Between the protein input and the protein encoder sits :class:`UniqueRows`: the encoder
+runs once per *distinct* sequence of the batch and the embeddings are gathered back, so
+batches grouped by protein (see :mod:`pipelines.drugscreen.data`) cost one CNN pass per
+protein instead of one per pair. The result is exactly the same as encoding every row.
+
+The Siamese ΔΔG model (:func:`build_siamese_model`) shares the protein encoder between the
+wild-type and the mutant sequence through :class:`~sciarch.layers.SiameseEncoder` and
+predicts ``ΔpKd = pKd(mutant) - pKd(wild type)`` with an antisymmetric head
+(``g(l, s, d) - g(l, s, -d)``), so swapping the two sequences flips the sign exactly.
+
+Example:
+    >>> from pipelines.drugscreen.model import DrugScreenModelConfig, build_affinity_model
+    >>> cfg = DrugScreenModelConfig(gnn_units=16, gnn_depth=1, protein_filters=[8], head_units=[8])
+    >>> model = build_affinity_model(cfg)
+    >>> [model.get_layer(n).name for n in ("ligand_encoder", "protein_encoder", "affinity_head")]
+    ['ligand_encoder', 'protein_encoder', 'affinity_head']
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import keras
+from keras import ops
+from pydantic import Field
+
+from sciarch.config import Section
+from sciarch.io.molecules import ATOM_FEATURE_DIM, BOND_FEATURE_DIM, GRAPH_KEYS
+from sciarch.io.sequences import VOCAB_SIZE
+from sciarch.layers import (
+    DilatedResidualStack,
+    EdgeConditionedConv,
+    GINConv,
+    GraphReadout,
+    SiameseEncoder,
+)
+
+
+class DrugScreenModelConfig(Section):
+    """Model section of the drugscreen config."""
+
+    gnn: Literal["gin", "ecc"] = Field("gin", description="GINConv or EdgeConditionedConv (bond-aware) layers")
+    gnn_depth: int = Field(3, ge=1)
+    gnn_units: int = Field(128, ge=1)
+    readout: list[Literal["sum", "mean", "max", "attention"]] = Field(default_factory=lambda: ["sum", "max"])
+    ligand_embedding: int = Field(128, ge=1)
+    protein_encoder: Literal["cnn", "dilated"] = "cnn"
+    protein_embedding_dim: int = Field(32, ge=1, description="token embedding width")
+    protein_stem_stride: int = Field(1, ge=1, description="stride of the first convolution (downsampling)")
+    protein_filters: list[int] = Field(default_factory=lambda: [32, 64, 96], description="cnn: filters per conv")
+    protein_kernel: int = Field(8, ge=1)
+    protein_layers: int = Field(4, ge=1, description="dilated: residual blocks in the stack")
+    protein_embedding: int = Field(128, ge=1)
+    fusion: Literal["concat", "concat_product"] = "concat"
+    head_units: list[int] = Field(default_factory=lambda: [512, 256])
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    unique_proteins: bool = Field(True, description="encode each distinct protein of a batch once")
+
+
+# ----------------------------------------------------------------------------- helper layer
+@keras.saving.register_keras_serializable(package="sciarch")
+class UniqueRows(keras.layers.Layer):
+    """Distinct rows of an integer matrix and the index of each row's representative.
+
+    ``UniqueRows()(x)`` with ``x`` ``[B, L]`` returns ``(unique [U, L], inverse [B])`` with
+    ``x == take(unique, inverse)`` exactly (rows are compared exactly; a hash only narrows
+    the candidates). Rows keep the order of their first occurrence. Lets an expensive
+    encoder run once per distinct row: ``take(encoder(unique), inverse)``.
+
+    Args:
+        **kwargs: standard Layer arguments.
+
+    Example:
+        >>> import numpy as np
+        >>> u, inv = UniqueRows()(np.array([[1, 2], [3, 4], [1, 2]], "int32"))
+        >>> np.asarray(u).tolist(), np.asarray(inv).tolist()
+        ([[1, 2], [3, 4]], [0, 1, 0])
+    """
+
+    def call(self, x):
+        b = ops.shape(x)[0]
+        length = ops.shape(x)[1]
+        pos = ops.arange(length, dtype="int64")
+        xi = ops.cast(x, "int64")
+        k1 = ops.sum(xi * ((pos * 7919 + 13) % 1000003 + 1), axis=1)
+        k2 = ops.sum(xi * ((pos * 104729 + 17) % 999983 + 1), axis=1)
+        same = ops.logical_and(ops.equal(k1[:, None], k1[None, :]), ops.equal(k2[:, None], k2[None, :]))
+        first = ops.cast(ops.argmax(ops.cast(same, "int32"), axis=1), "int32")
+        idx = ops.arange(b, dtype="int32")
+        exact = ops.all(ops.equal(x, ops.take(x, first, axis=0)), axis=1)
+        first = ops.where(exact, first, idx)  # hash collision -> the row stands alone
+        is_first = ops.equal(first, idx)
+        keep = ops.reshape(ops.cast(ops.nonzero(is_first)[0], "int32"), (-1,))
+        rank = ops.cumsum(ops.cast(is_first, "int32")) - 1
+        return ops.take(x, keep, axis=0), ops.take(rank, first, axis=0)
+
+    def compute_output_spec(self, x):
+        return (
+            keras.KerasTensor((None,) + tuple(x.shape[1:]), dtype=x.dtype),
+            keras.KerasTensor((x.shape[0],), dtype="int32"),
+        )
+
+
+# ----------------------------------------------------------------------------- inputs
+def graph_inputs() -> dict:
+    """Symbolic inputs of a padded graph batch (names = the graph-batch keys)."""
+    return {
+        "atom_features": keras.Input((None, ATOM_FEATURE_DIM), dtype="float32", name="atom_features"),
+        "atom_mask": keras.Input((None,), dtype="float32", name="atom_mask"),
+        "edge_index": keras.Input((None, 2), dtype="int32", name="edge_index"),
+        "bond_features": keras.Input((None, BOND_FEATURE_DIM), dtype="float32", name="bond_features"),
+        "bond_mask": keras.Input((None,), dtype="float32", name="bond_mask"),
+    }
+
+
+# ----------------------------------------------------------------------------- encoders
+def build_ligand_encoder(cfg: DrugScreenModelConfig, name: str = "ligand_encoder") -> keras.Model:
+    """Graph dict -> ``[B, ligand_embedding]``; invariant to atom order."""
+    g = graph_inputs()
+    h = keras.layers.Dense(cfg.gnn_units, name="atom_embedding")(g["atom_features"])
+    for i in range(cfg.gnn_depth):
+        if cfg.gnn == "gin":
+            m = GINConv(cfg.gnn_units, name=f"gin_{i}")(
+                h, g["edge_index"], node_mask=g["atom_mask"], edge_mask=g["bond_mask"]
+            )
+        else:
+            m = EdgeConditionedConv(cfg.gnn_units, edge_network_units=cfg.gnn_units // 2 or 1, name=f"ecc_{i}")(
+                h, g["edge_index"], g["bond_features"], node_mask=g["atom_mask"], edge_mask=g["bond_mask"]
+            )
+        h = keras.layers.Add(name=f"residual_{i}")([h, m])
+        h = keras.layers.LayerNormalization(name=f"norm_{i}")(h)
+    pooled = [
+        GraphReadout(mode, units=cfg.gnn_units if mode == "attention" else None, name=f"readout_{mode}")(
+            h, g["atom_mask"]
+        )
+        for mode in cfg.readout
+    ]
+    z = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name="readouts")(pooled)
+    z = keras.layers.Dense(cfg.ligand_embedding, activation="relu", name="ligand_projection")(z)
+    if cfg.dropout:
+        z = keras.layers.Dropout(cfg.dropout, name="ligand_dropout")(z)
+    return keras.Model(g, z, name=name)
+
+
+def build_protein_encoder(cfg: DrugScreenModelConfig, name: str = "protein_encoder") -> keras.Model:
+    """``protein_tokens [B, L]`` -> ``[B, protein_embedding]`` (any L)."""
+    tokens = keras.Input((None,), dtype="int32", name="protein_tokens")
+    x = keras.layers.Embedding(VOCAB_SIZE, cfg.protein_embedding_dim, name="token_embedding")(tokens)
+    if cfg.protein_encoder == "cnn":
+        for i, f in enumerate(cfg.protein_filters):
+            stride = cfg.protein_stem_stride if i == 0 else 1
+            x = keras.layers.Conv1D(f, cfg.protein_kernel, strides=stride, padding="same", activation="relu", name=f"conv_{i}")(x)
+    else:
+        f = cfg.protein_filters[0]
+        x = keras.layers.Conv1D(
+            f, cfg.protein_kernel, strides=cfg.protein_stem_stride, padding="same", activation="relu", name="stem"
+        )(x)
+        x = DilatedResidualStack(
+            f, kernel_size=3, num_layers=cfg.protein_layers, normalization="layer", name="dilated_stack"
+        )(x)
+    x = keras.layers.GlobalMaxPooling1D(name="max_pool")(x)
+    x = keras.layers.Dense(cfg.protein_embedding, activation="relu", name="protein_projection")(x)
+    if cfg.dropout:
+        x = keras.layers.Dropout(cfg.dropout, name="protein_dropout")(x)
+    return keras.Model(tokens, x, name=name)
+
+
+def build_affinity_head(cfg: DrugScreenModelConfig, output_bias: float = 0.0, name: str = "affinity_head") -> keras.Model:
+    """``[ligand_emb, protein_emb]`` -> affinity ``[B, 1]`` (late fusion + MLP)."""
+    lig = keras.Input((cfg.ligand_embedding,), name="ligand_embedding")
+    prot = keras.Input((cfg.protein_embedding,), name="protein_embedding")
+    z = keras.layers.Concatenate(name="fusion")([lig, prot])
+    if cfg.fusion == "concat_product":
+        if cfg.ligand_embedding != cfg.protein_embedding:
+            raise ValueError("fusion 'concat_product' needs ligand_embedding == protein_embedding")
+        z = keras.layers.Concatenate(name="fusion_product")([z, keras.layers.Multiply(name="product")([lig, prot])])
+    for i, u in enumerate(cfg.head_units):
+        z = keras.layers.Dense(u, activation="relu", name=f"dense_{i}")(z)
+        if cfg.dropout:
+            z = keras.layers.Dropout(cfg.dropout, name=f"dropout_{i}")(z)
+    # zero kernel + bias at the label mean: training starts from the mean predictor
+    out = keras.layers.Dense(
+        1, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(output_bias), name="affinity"
+    )(z)
+    return keras.Model([lig, prot], out, name=name)
+
+
+def unique_rows_encoder(encoder: keras.Model, name: str = "unique_protein_encoder") -> keras.Model:
+    """Wrap ``encoder`` so it runs once per distinct row of its token input."""
+    tokens = keras.Input((None,), dtype="int32", name="tokens")
+    uniq, inverse = UniqueRows(name="unique_rows")(tokens)
+    return keras.Model(tokens, ops.take(encoder(uniq), inverse, axis=0), name=name)
+
+
+def build_affinity_model(cfg: DrugScreenModelConfig, output_bias: float = 0.0) -> keras.Model:
+    """The full absolute-affinity model (see the module docstring for its structure)."""
+    ligand_encoder = build_ligand_encoder(cfg)
+    protein_encoder = build_protein_encoder(cfg)
+    head = build_affinity_head(cfg, output_bias)
+    g = graph_inputs()
+    tokens = keras.Input((None,), dtype="int32", name="protein_tokens")
+    lig = ligand_encoder(g)
+    if cfg.unique_proteins:
+        uniq, inverse = UniqueRows(name="unique_proteins")(tokens)
+        prot = ops.take(protein_encoder(uniq), inverse, axis=0)
+    else:
+        prot = protein_encoder(tokens)
+    out = head([lig, prot])
+    return keras.Model({**g, "protein_tokens": tokens}, out, name="drug_target_affinity")
+
+
+def build_siamese_model(
+    cfg: DrugScreenModelConfig,
+    ligand_encoder: keras.Model | None = None,
+    protein_encoder: keras.Model | None = None,
+) -> keras.Model:
+    """Siamese ΔpKd model: inputs = graph keys + ``wt_tokens`` + ``mut_tokens``; output
+    ``[B, 1]`` = predicted ``pKd(mutant) - pKd(wild type)``.
+
+    The protein encoder (optionally the pre-trained one of an affinity model) is shared
+    through :class:`SiameseEncoder`; the head is antisymmetric in (mutant, wild type).
+    """
+    ligand_encoder = ligand_encoder or build_ligand_encoder(cfg)
+    protein_encoder = protein_encoder or build_protein_encoder(cfg)
+    g = graph_inputs()
+    wt = keras.Input((None,), dtype="int32", name="wt_tokens")
+    mut = keras.Input((None,), dtype="int32", name="mut_tokens")
+    lig = ligand_encoder(g)
+    shared = unique_rows_encoder(protein_encoder) if cfg.unique_proteins else protein_encoder
+    both = SiameseEncoder(shared, combine="concat", name="siamese_protein")(mut, wt)
+    d = cfg.protein_embedding
+    e_mut, e_wt = both[:, :d], both[:, d:]
+    diff = keras.layers.Subtract(name="mut_minus_wt")([e_mut, e_wt])
+    neg = keras.layers.Subtract(name="wt_minus_mut")([e_wt, e_mut])
+    context = keras.layers.Add(name="pair_context")([e_mut, e_wt])
+    layers = []
+    for i, u in enumerate(cfg.head_units):
+        layers.append(keras.layers.Dense(u, activation="relu", name=f"ddg_dense_{i}"))
+    final = keras.layers.Dense(1, use_bias=False, name="ddg_out")
+    concat = keras.layers.Concatenate(name="ddg_features")
+
+    def g_fn(delta):
+        z = concat([lig, context, delta])
+        for layer in layers:
+            z = layer(z)
+        return final(z)
+
+    out = keras.layers.Subtract(name="delta_pkd")([g_fn(diff), g_fn(neg)])
+    return keras.Model({**g, "wt_tokens": wt, "mut_tokens": mut}, out, name="siamese_ddg")
