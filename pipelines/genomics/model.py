@@ -1,0 +1,120 @@
+"""Splice-site networks: dilated residual 1D-CNN -> bidirectional RNN -> attention -> softmax.
+
+Two heads on one trunk:
+
+* ``build_window_model`` classifies the junction at the centre of a window
+  (neither / acceptor / donor): CNN motif scanner at full resolution, max-pooling,
+  BiLSTM/BiGRU, optional multi-head self-attention, then :class:`AttentionPooling`
+  over the sequence, concatenated with the CNN features of the central positions
+  (the motif itself), and a softmax.
+* ``build_nucleotide_model`` labels every position (SpliceAI style): the input is the
+  block to label plus ``context // 2`` nt each side; CNN, BiRNN and (windowed)
+  self-attention run over the whole input and the flanks are cropped before the
+  per-position softmax. The time axis is ``None`` so any block length works.
+
+Everything comes from :mod:`sciarch.layers` and plain Keras layers.
+
+Example:
+    >>> from pipelines.genomics.model import build_window_model
+    >>> m = build_window_model(width=60, filters=8, num_layers=2, rnn_units=8, attention_heads=1,
+    ...                        key_dim=8, hidden=8)
+    >>> m.output_shape
+    (None, 3)
+"""
+
+from __future__ import annotations
+
+import keras
+
+from sciarch.layers import AttentionPooling, DilatedResidualStack, MultiHeadSelfAttention, WindowedAttention
+
+#: layer names the report looks up
+POOLING_LAYER = "attention_pooling"
+SELF_ATTENTION_LAYER = "self_attention"
+
+
+def _trunk(x, filters, stem_kernel, kernel_size, num_layers, dilation_base, dropout):
+    x = keras.layers.Conv1D(filters, stem_kernel, padding="same", name="motif_scanner")(x)
+    x = keras.layers.BatchNormalization(name="motif_bn")(x)
+    x = keras.layers.Activation("relu", name="motif_relu")(x)
+    x = DilatedResidualStack(filters, kernel_size=kernel_size, num_layers=num_layers, dilation_base=dilation_base,
+                             normalization="batch", dropout=dropout, name="dilated_stack")(x)
+    return x
+
+
+def _rnn(x, rnn, units):
+    if rnn == "none":
+        return x
+    cell = keras.layers.LSTM if rnn == "lstm" else keras.layers.GRU
+    return keras.layers.Bidirectional(cell(units, return_sequences=True), name=f"bi{rnn}")(x)
+
+
+def build_window_model(
+    width: int,
+    filters: int = 32,
+    stem_kernel: int = 11,
+    kernel_size: int = 5,
+    num_layers: int = 4,
+    dilation_base: int = 2,
+    dropout: float = 0.1,
+    pool: int = 2,
+    rnn: str = "lstm",
+    rnn_units: int = 32,
+    attention_heads: int = 2,
+    key_dim: int = 16,
+    centre_radius: int = 12,
+    hidden: int = 64,
+) -> keras.Model:
+    """Window classifier ``[B, width, 4] -> [B, 3]`` (neither, acceptor, donor)."""
+    if width < 2 * centre_radius + 2:
+        raise ValueError(f"width {width} is too small for centre_radius {centre_radius}")
+    inp = keras.Input((width, 4), name="sequence")
+    feat = _trunk(inp, filters, stem_kernel, kernel_size, num_layers, dilation_base, dropout)
+    h = width // 2
+    centre = keras.layers.Cropping1D((h - centre_radius, width - h - centre_radius), name="centre")(feat)
+    centre = keras.layers.Flatten(name="centre_flat")(centre)
+    x = keras.layers.MaxPooling1D(pool, padding="same", name="pool")(feat) if pool > 1 else feat
+    x = _rnn(x, rnn, rnn_units)
+    if attention_heads > 0:
+        a = MultiHeadSelfAttention(attention_heads, key_dim, dropout=dropout, name=SELF_ATTENTION_LAYER)(x)
+        x = keras.layers.LayerNormalization(name="attention_norm")(keras.layers.Add(name="attention_residual")([x, a]))
+    pooled, _ = AttentionPooling(units=hidden, name=POOLING_LAYER)(x)
+    z = keras.layers.Concatenate(name="features")([pooled, centre])
+    z = keras.layers.Dropout(dropout, name="head_dropout")(z)
+    z = keras.layers.Dense(hidden, activation="relu", name="head_hidden")(z)
+    out = keras.layers.Dense(3, activation="softmax", name="splice_class")(z)
+    return keras.Model(inp, out, name="splice_window_net")
+
+
+def build_nucleotide_model(
+    context: int,
+    filters: int = 32,
+    stem_kernel: int = 11,
+    kernel_size: int = 5,
+    num_layers: int = 4,
+    dilation_base: int = 2,
+    dropout: float = 0.1,
+    rnn: str = "lstm",
+    rnn_units: int = 32,
+    attention_heads: int = 2,
+    key_dim: int = 16,
+    attention_window: int | None = 65,
+) -> keras.Model:
+    """Per-nucleotide labeller ``[B, L + context, 4] -> [B, L, 3]``."""
+    if context % 2:
+        raise ValueError(f"context must be even, got {context}")
+    inp = keras.Input((None, 4), name="sequence")
+    x = _trunk(inp, filters, stem_kernel, kernel_size, num_layers, dilation_base, dropout)
+    x = _rnn(x, rnn, rnn_units)
+    if attention_heads > 0:
+        if attention_window:
+            a = WindowedAttention(attention_window, num_heads=attention_heads, key_dim=key_dim,
+                                  name=SELF_ATTENTION_LAYER)(x)
+        else:
+            a = MultiHeadSelfAttention(attention_heads, key_dim, dropout=dropout, name=SELF_ATTENTION_LAYER)(x)
+        x = keras.layers.LayerNormalization(name="attention_norm")(keras.layers.Add(name="attention_residual")([x, a]))
+    if context:
+        x = keras.layers.Cropping1D((context // 2, context // 2), name="crop_context")(x)
+    x = keras.layers.Dense(filters, activation="relu", name="head_hidden")(x)
+    out = keras.layers.Dense(3, activation="softmax", name="splice_class")(x)
+    return keras.Model(inp, out, name="splice_nucleotide_net")
