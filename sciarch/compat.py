@@ -13,7 +13,8 @@ keras-team/keras#20585 (MultiWorkerMirroredStrategy ``fit`` under Keras 3):
    under multi-worker collectives; for the scalar logs of ``fit`` that raises (axis 0
    of a scalar). The shim uses ``axis=None`` for scalars.
 
-``tests/sciarch/test_distribute.py`` runs a 2-worker fit without these shims and
+``tests/sciarch/test_multiworker.py`` runs a 2-worker fit without these shims
+(``SCIARCH_DISABLE_COMPAT=1``) and
 expects it to fail: when it starts passing, upstream has fixed the issue and the
 shims can go.
 """
@@ -21,16 +22,24 @@ shims can go.
 from __future__ import annotations
 
 import functools
+import os
 
 import tensorflow as tf
 
 _installed = False
 
+#: set to 1 to run without the shims (used by the test that watches for the upstream fix)
+DISABLE_ENV = "SCIARCH_DISABLE_COMPAT"
+
+
+def disabled() -> bool:
+    return os.environ.get(DISABLE_ENV, "").strip().lower() in ("1", "true", "yes")
+
 
 def install() -> None:
-    """Install the shims (idempotent)."""
+    """Install the shims (idempotent; a no-op when ``SCIARCH_DISABLE_COMPAT=1``)."""
     global _installed
-    if _installed:
+    if _installed or disabled():
         return
     from keras import tree
     from keras.src.backend.tensorflow import trainer as tf_trainer

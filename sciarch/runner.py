@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -48,16 +47,63 @@ def make_optimizer(train: TrainConfig) -> keras.optimizers.Optimizer:
     return keras.optimizers.RMSprop(**kw)
 
 
+class ResumableCSVLogger(keras.callbacks.CSVLogger):
+    """``CSVLogger(append=True)`` that keeps one row per epoch across kill-and-resume.
+
+    A crash can land after an epoch's row was written but before BackupAndRestore saved
+    that epoch; the resumed ``fit`` then repeats it. At the first epoch of each ``fit``
+    this logger drops the rows of that epoch and later ones before appending. Put it
+    before BackupAndRestore so a row is never missing for an epoch that was backed up.
+    """
+
+    def __init__(self, filename: str):
+        super().__init__(filename, append=True)
+        self._pruned = False
+
+    def on_train_begin(self, logs=None):
+        self._pruned = False
+        super().on_train_begin(logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._pruned:
+            return
+        self._pruned = True
+        if self.csv_file is not None and not self.csv_file.closed:
+            self.csv_file.close()
+        _drop_history_from(Path(self.filename), epoch)
+        super().on_train_begin()  # reopen for appending; the header is written only if missing
+
+
+def _drop_history_from(path: Path, epoch: int) -> None:
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines()
+    if not lines:
+        return
+    kept = [lines[0]]
+    for line in lines[1:]:
+        head = line.split(",", 1)[0].strip()
+        if head.isdigit() and int(head) < epoch:
+            kept.append(line)
+    if len(kept) != len(lines):
+        tmp = path.with_suffix(".csv.tmp")
+        tmp.write_text("\n".join(kept) + "\n")
+        tmp.replace(path)
+
+
 def _callbacks(run: Run, cfg: PipelineConfig, has_validation: bool, chief: bool, worker: int) -> list:
     t = cfg.train
     monitor = t.early_stopping.monitor if t.early_stopping else ("val_loss" if has_validation else "loss")
     if monitor.startswith("val_") and not has_validation:
         monitor = monitor[4:]
     cbs: list = [keras.callbacks.TerminateOnNaN()]
+    if chief:  # the history row of an epoch is written before that epoch is backed up
+        cbs.append(ResumableCSVLogger(str(run.history_path)))
     if t.backup_and_restore:
-        cbs.append(keras.callbacks.BackupAndRestore(str(run.backup_dir(worker)), delete_checkpoint=True))
+        cbs.append(
+            keras.callbacks.BackupAndRestore(str(run.backup_dir(worker)), delete_checkpoint=True, double_checkpoint=True)
+        )
     if chief:
-        cbs.append(keras.callbacks.CSVLogger(str(run.history_path), append=True))
         (run.dir / "checkpoints").mkdir(exist_ok=True)
         cbs.append(
             keras.callbacks.ModelCheckpoint(
@@ -112,12 +158,13 @@ def run_pipeline(cfg: PipelineConfig, out: str | Path | None = None, runs_root: 
     chief = winfo.is_chief
     text = dump_config(cfg)
     chash = config_hash(text)
+    cls = get_pipeline_class(cfg.pipeline)
+    cls(cfg).build_loss()  # a bad loss name fails here, before a run directory exists
     directory = Path(out) if out is not None else Run.new_dir(runs_root, cfg.pipeline, chash)
     if chief:
         run = Run.create(directory, text, chash)
     else:  # other workers write into their own scratch run (checkpoints stay per worker)
         run = Run.create(Path(directory) / f"_worker_{winfo.task_id}", text, chash)
-    cls = get_pipeline_class(cfg.pipeline)
     pipeline = cls(cfg, run.dir)
 
     has_val = "validation" in cls.splits
@@ -138,12 +185,17 @@ def run_pipeline(cfg: PipelineConfig, out: str | Path | None = None, runs_root: 
     train_time = time.perf_counter() - t0
 
     if not chief:
-        # keep the collective ops in step; only the chief exports and reports
-        model.save(Path(tempfile.mkdtemp()) / "model.keras")
+        # only the chief evaluates and reports; each other worker keeps its final model in
+        # its own run directory (<out>/_worker_K/model.keras) so replicas can be compared
+        model.save(run.model_path)
         run.finish(time.perf_counter() - t0)
         return run
 
     model.save(run.model_path)
+    if winfo.num_workers > 1:
+        # predict() on the strategy's model would issue collectives the other workers no
+        # longer join: evaluate and report with the exported copy, outside the strategy
+        model = keras.models.load_model(run.model_path, compile=False)
     last = {k: _finite(v[-1]) for k, v in history.history.items() if v}
     eval_split = "validation" if has_val else cls.splits[0]
     evaluation = pipeline.evaluate(model, eval_split)
