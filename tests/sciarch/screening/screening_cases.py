@@ -98,6 +98,9 @@ def _build_tiny_run(run_dir: Path) -> Path:
         dropout=0.0,
     )
     model = build_affinity_model(cfg, output_bias=5.0)
+    # the output layer starts at zero (a trained model would not): give it seeded random weights
+    out_layer = model.get_layer("affinity_head").get_layer("affinity")
+    out_layer.kernel.assign(np.random.default_rng(3).normal(0, 0.5, size=out_layer.kernel.shape).astype("float32"))
     run_dir.mkdir(parents=True, exist_ok=True)
     model.save(run_dir / "model.keras")
     (run_dir / "config.yaml").write_text(
