@@ -100,9 +100,11 @@ class TabularData:
         return len(self.target)
 
     def subset(self, mask: np.ndarray) -> "TabularData":
+        extra = {k: (v[mask] if isinstance(v, np.ndarray) and len(v) == len(mask) else v)
+                 for k, v in self.extra.items()}
         return TabularData(self.features[mask], self.names, self.target[mask], self.importance[mask],
                            self.zone[mask], self.group[mask], self.x[mask], self.y[mask], self.zone_names,
-                           self.source, self.dropped, dict(self.extra))
+                           self.source, self.dropped, extra)
 
 
 def _read_csv(path: Path, required: list[str]) -> pd.DataFrame:
@@ -234,6 +236,7 @@ def load_amazon(path: str | Path | None, cfg) -> TabularData:
     td = TabularData(df[names].to_numpy(np.float32), names, target, importance, zone, group,
                      df["lon"].to_numpy(np.float64), df["lat"].to_numpy(np.float64), zone_names, path, dropped)
     td.extra["unlabelled"] = n_unlabelled
+    td.extra["year"] = df["ref_year"].to_numpy(np.int32)
     return td
 
 

@@ -17,16 +17,7 @@ from __future__ import annotations
 import keras
 
 from sciarch.losses import with_loss
-
-
-def make_optimizer(train_cfg):
-    kw = {"learning_rate": train_cfg.learning_rate}
-    if train_cfg.clipnorm:
-        kw["clipnorm"] = train_cfg.clipnorm
-    if train_cfg.optimizer == "adamw":
-        return keras.optimizers.AdamW(weight_decay=train_cfg.weight_decay or 0.004, **kw)
-    return {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD,
-            "rmsprop": keras.optimizers.RMSprop}[train_cfg.optimizer](**kw)
+from sciarch.runner import make_optimizer
 
 
 def fit_with_loss(pipeline, loss_name: str | None = None, epochs: int | None = None, seed: int | None = None,

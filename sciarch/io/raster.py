@@ -98,13 +98,13 @@ class RasterGrid:
 
     def rescaled(self, factor: float) -> "RasterGrid":
         """Same extent and origin, pixels ``factor`` times larger (``factor`` > 1 coarsens)."""
-        t = self.transform * self.transform.scale(factor, factor)
+        t = self.transform @ self.transform.scale(factor, factor)
         return RasterGrid(self.crs, t, int(round(self.width / factor)), int(round(self.height / factor)))
 
     def xy_to_rowcol(self, x, y) -> tuple[np.ndarray, np.ndarray]:
         """Map coordinates -> integer (row, col) of the containing pixel."""
         inv = ~self.transform
-        cols, rows = inv * (np.asarray(x, float), np.asarray(y, float))
+        cols, rows = inv @ (np.asarray(x, float), np.asarray(y, float))
         return np.floor(rows).astype(np.int64), np.floor(cols).astype(np.int64)
 
 

@@ -1,0 +1,192 @@
+"""Report of the ecological-risk pipeline (called by ``EcoRiskPipeline.report``).
+
+Writes into the run directory:
+
+* ``comparison.json`` -- test-split metrics of the trained model, a plain-BCE twin (same
+  architecture, data, optimiser and epochs) and a scikit-learn logistic regression;
+* ``risk_map.tif`` -- the predicted risk on the input grid (rasters: the stacked grid;
+  sample points: the model applied to the raster layers at ``data.map_scale``; Amazon:
+  the 0.225 deg cell lattice in SIRGAS 2000), with the grid's CRS and transform and
+  nodata = -9999, plus ``risk_map.png`` with a colour-bar legend;
+* ``zone_risk.png`` -- per-zone mean predicted risk of the three models next to the
+  observed deforestation rate;
+* ``tradeoff_lambda_fair.png`` -- AUC vs zone gap over λ_fair, when
+  ``benchmarks/results/ecorisk.json`` holds a sweep for this data set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from sciarch.viz.plots import new_figure, save_figure
+
+from pipelines.ecorisk import data as D
+from pipelines.ecorisk.metrics import per_zone_table, risk_metrics
+
+log = logging.getLogger(__name__)
+NODATA = -9999.0
+
+
+def write_report(pipe, out: Path, model, metrics: dict) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = pipe.config
+    dpi = cfg.report.dpi
+    files: list[Path] = []
+    zone_names = pipe.raster().zone_names if pipe.is_raster else pipe.table()[0].zone_names
+
+    # ---- comparison on the held-out test split
+    risk, t, imp, z = pipe.predict_split(model, "test")
+    preds = {"model (" + (cfg.loss.name if cfg.loss.name != "default" else pipe.default_loss) + ")": risk}
+    if "bce" in cfg.model.baselines:
+        from pipelines.ecorisk.train import fit_with_loss
+
+        twin = fit_with_loss(pipe, "binary_crossentropy")
+        preds["plain BCE"] = pipe.predict_split(twin, "test")[0]
+    if "logistic" in cfg.model.baselines:
+        preds["logistic regression"] = pipe.baseline_logistic("test")
+    comparison = {name: risk_metrics(t, p, imp, z, zone_names, cfg.data.threshold) for name, p in preds.items()}
+    cpath = out / "comparison.json"
+    cpath.write_text(json.dumps({"split": "test", "models": comparison}, indent=2))
+    files.append(cpath)
+
+    # ---- risk map (GeoTIFF on the input grid + PNG)
+    try:
+        files += write_risk_map(pipe, model, out, dpi)
+    except Exception as exc:  # the map is an extra; never lose the rest of the report
+        log.warning("risk map not written: %s", exc)
+
+    # ---- per-zone mean risk
+    files.append(plot_zone_risk(preds, t, z, zone_names, out / "zone_risk.png", dpi))
+
+    # ---- trade-off over λ_fair from the benchmark, when present
+    bench = pipe.benchmark_results()
+    ds = (bench or {}).get("datasets", {}).get(cfg.data.dataset)
+    if ds and ds.get("tradeoff_lambda_fair"):
+        files.append(plot_tradeoff(ds, out / "tradeoff_lambda_fair.png", dpi))
+    return files
+
+
+# --------------------------------------------------------------------------- maps
+
+
+def write_risk_map(pipe, model, out: Path, dpi: int) -> list[Path]:
+    from sciarch.io.raster import write_geotiff
+
+    cfg = pipe.config.data
+    if pipe.is_raster:
+        rd = pipe.raster()
+        risk = pipe.predict_raster(model, rd)
+        grid, valid = rd.grid, rd.valid
+        title = "deforestation risk 2010-2020 (forest of 2010)"
+    elif cfg.dataset == "guadeloupe_points":
+        risk, grid, valid = points_model_map(pipe, model)
+        title = "deforestation risk 2010-2020 (points model on the raster layers)"
+    else:
+        risk, grid, valid = amazon_cell_map(pipe, model)
+        title = "deforestation risk, latest labelled year (25 km cells)"
+    tif = write_geotiff(out / "risk_map.tif", np.where(valid, risk, NODATA), grid, nodata=NODATA, valid=valid)
+    png = plot_map(np.where(valid, risk, np.nan), out / "risk_map.png", title, dpi)
+    return [tif, png]
+
+
+def points_model_map(pipe, model):
+    """Apply the tabular points model to every forest pixel of the raster layers."""
+    from sciarch.io.raster import normalise, stack_rasters
+
+    cfg = pipe.config.data
+    td, _, _ = pipe.table()
+    folder = D.data_dir(cfg) / "guadeloupe"
+    layers = ["fcc23"] + list(td.names)
+    stack = stack_rasters([folder / f"{n}.tif" for n in layers], names=layers, reference=folder / "fcc23.tif",
+                          resampling={n: D.RASTER_LAYERS.get(n, "bilinear") for n in layers}, scale=cfg.map_scale)
+    valid = stack.valid.all(axis=-1) & np.isin(stack.layer("fcc23"), (0.0, 1.0))
+    feats = stack.data[..., 1:][valid]
+    x, _ = normalise(feats, np.isfinite(feats), stats=pipe._stats)
+    risk = np.zeros(valid.shape, np.float32)
+    risk[valid] = np.asarray(model.predict(x, batch_size=8192, verbose=0)).ravel()
+    return risk, stack.grid, valid
+
+
+def amazon_cell_map(pipe, model):
+    """Risk of the latest labelled year on the regular lattice of cell centres (EPSG:4674)."""
+    from rasterio.transform import from_origin
+
+    from sciarch.io.raster import RasterGrid
+
+    td, _, x = pipe.table()
+    risk_all = np.asarray(model.predict(x, batch_size=8192, verbose=0)).ravel()
+    lon, lat = td.x, td.y
+    ux, uy = np.unique(np.round(lon, 6)), np.unique(np.round(lat, 6))
+    dx = float(np.median(np.diff(ux))) if len(ux) > 1 else 0.225
+    dy = float(np.median(np.diff(uy))) if len(uy) > 1 else 0.225
+    cols = np.rint((lon - ux.min()) / dx).astype(int)
+    rows = np.rint((uy.max() - lat) / dy).astype(int)
+    w, h = cols.max() + 1, rows.max() + 1
+    grid = RasterGrid("EPSG:4674", from_origin(ux.min() - dx / 2, uy.max() + dy / 2, dx, dy), int(w), int(h))
+    risk = np.zeros((h, w), np.float32)
+    valid = np.zeros((h, w), bool)
+    # later rows (later ref_year) overwrite earlier ones
+    order = np.argsort(td.extra.get("year", np.zeros(len(risk_all))), kind="stable")
+    risk[rows[order], cols[order]] = risk_all[order]
+    valid[rows, cols] = True
+    return risk, grid, valid
+
+
+def plot_map(risk: np.ndarray, path: Path, title: str, dpi: int) -> Path:
+    import matplotlib.pyplot as plt
+
+    h, w = risk.shape
+    fig, ax = new_figure(7.0, 7.0 * h / max(w, 1) + 0.6)
+    cmap = plt.get_cmap("YlOrRd").copy()
+    cmap.set_bad("#d9d9d9")
+    im = ax.imshow(np.ma.masked_invalid(risk), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.set_axis_off()
+    cb = fig.colorbar(im, ax=ax, fraction=0.035, pad=0.02)
+    cb.set_label("predicted probability of deforestation (grey: no data / not forest)", fontsize=8)
+    return save_figure(fig, path, dpi)
+
+
+def plot_zone_risk(preds: dict, target, zone, zone_names, path: Path, dpi: int) -> Path:
+    tables = {name: per_zone_table(target, p, zone, zone_names) for name, p in preds.items()}
+    first = next(iter(tables.values()))
+    if len(first) > 20:  # many zones: keep the 20 largest
+        keep = {r[0] for r in sorted(first, key=lambda r: -r[3])[:20]}
+        tables = {k: [r for r in v if r[0] in keep] for k, v in tables.items()}
+        first = next(iter(tables.values()))
+    labels = [f"{r[0]}\n(n={r[3]})" for r in first]
+    n = len(tables) + 1
+    width = 0.8 / n
+    fig, ax = new_figure(max(6.0, 0.9 * len(labels) + 2), 4.0)
+    xs = np.arange(len(labels))
+    for i, (name, rows) in enumerate(tables.items()):
+        ax.bar(xs + i * width, [r[1] for r in rows], width, label=f"{name} (mean risk)")
+    ax.bar(xs + (n - 1) * width, [r[2] for r in first], width, color="k", alpha=0.35, label="observed rate")
+    ax.set_xticks(xs + width * (n - 1) / 2, labels, fontsize=8)
+    ax.set_ylabel("mean predicted risk (test split)")
+    ax.set_title("per-zone mean risk", fontsize=10)
+    ax.legend(fontsize=7)
+    return save_figure(fig, path, dpi)
+
+
+def plot_tradeoff(entry: dict, path: Path, dpi: int) -> Path:
+    curve = entry["tradeoff_lambda_fair"]
+    fig, ax = new_figure(5.5, 4.0)
+    gaps = [c["zone_gap"] for c in curve]
+    aucs = [c["auc"] for c in curve]
+    ax.plot(gaps, aucs, "o-", label="composite loss, λ_fair sweep")
+    for c in curve:
+        ax.annotate(f"λ_fair={c['lambda_fair']:g}", (c["zone_gap"], c["auc"]), fontsize=7,
+                    xytext=(3, 3), textcoords="offset points")
+    for key, marker in (("bce", "s"), ("logistic", "^")):
+        if key in entry:
+            ax.plot([entry[key]["zone_gap"]], [entry[key]["auc"]], marker, label=key)
+    ax.set_xlabel("zone gap (max - min per-zone mean risk), test")
+    ax.set_ylabel("ROC-AUC, test")
+    ax.set_title("accuracy vs fairness over λ_fair (benchmark)", fontsize=10)
+    ax.legend(fontsize=7)
+    return save_figure(fig, path, dpi)
