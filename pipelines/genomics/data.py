@@ -51,7 +51,7 @@ CLASSES = ("neither", "acceptor", "donor")
 NEITHER, ACCEPTOR, DONOR = 0, 1, 2
 KIND_TO_CLASS = {"acceptor": ACCEPTOR, "donor": DONOR}
 
-_COMP = str.maketrans("ACGTNacgtn", "TGCAntgcan")
+_COMP = str.maketrans("ACGTNacgtn", "TGCANtgcan")
 _LUT = np.full(256, 4, dtype=np.int8)
 for _i, _c in enumerate("ACGT"):
     _LUT[ord(_c)] = _i

@@ -402,6 +402,12 @@ class GenomicsPipeline(Pipeline):
             if split not in self.splits:
                 raise ValueError(f"unknown split '{split}' (known: {', '.join(self.splits)})")
             wset, genes = P.windows[split], self.eval_genes(P, split)
+        return self.evaluate_sets(model, wset, genes)
+
+    def evaluate_sets(self, model, wset: D.WindowSet, genes: list) -> dict:
+        """Metrics of ``model`` and the PWM on windows ``wset`` and on ``[(piece, gene), ...]``."""
+        P = self.prepare()
+        d = self.config.data
         out: dict[str, float] = {}
         store: dict = {}
         if d.eval_windows and len(wset):
