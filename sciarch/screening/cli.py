@@ -31,7 +31,7 @@ def _fail(msg: str, code: int = 2):
 
 
 def screen(
-    model: Path = typer.Option(..., "--model", "-m", help="run directory of a trained affinity model (model.keras + config.yaml)"),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="run directory of a trained affinity model (model.keras + config.yaml)"),
     library: Path = typer.Option(..., "--library", "-l", help="molecule library: .smi, .csv, .tsv or .sdf, optionally .gz"),
     target: list[Path] = typer.Option(..., "--target", "-t", help="protein FASTA file (repeatable; every record is a target)"),
     top: int = typer.Option(100, "--top", "-n", min=1, help="number of hits in hits.csv"),
@@ -54,6 +54,12 @@ def screen(
     chunk_size: int = typer.Option(4096, "--chunk-size", min=1, help="records per work unit / checkpoint granule"),
     checkpoint_every: float = typer.Option(30.0, "--checkpoint-every", min=0.0, help="seconds between checkpoints"),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="progress bar (default: when stderr is a terminal)"),
+    scorer: Optional[str] = typer.Option(
+        None,
+        "--scorer",
+        help="custom scorer 'package.module:factory'; factory(model_dir_or_None, [target FASTA paths]) returns an "
+        "object with target_names, fingerprint and score(batch) -> [B, T] (instead of the affinity model)",
+    ),
 ) -> None:
     """Screen a molecule library against protein targets; write hits.csv, scores.parquet, rejected.tsv, summary.json.
 
@@ -111,12 +117,17 @@ def screen(
         progress=progress,
     )
 
+    from sciarch.screening.scoring import ScorerError
+
+    if model is None and scorer is None:
+        _fail("--model RUN_DIR is required (or a custom --scorer)")
+
     def make_scorer():
+        if scorer is not None:
+            return _custom_scorer(scorer, model, target)
         from sciarch.screening.scoring import AffinityModelScorer
 
         return AffinityModelScorer.from_run_dir(model, target)
-
-    from sciarch.screening.scoring import ScorerError
 
     try:
         summary = run_screen(cfg, make_scorer)
@@ -137,6 +148,25 @@ def screen(
         f"({summary.get('molecules_per_s') or 0:,.0f} molecules/s, {summary['wall_time_s']:.1f} s)"
     )
     typer.echo(f"hits: {Path(out) / 'hits.csv'}  scores: {Path(out) / 'scores.parquet'}  rejected: {Path(out) / 'rejected.tsv'}")
+
+
+def _custom_scorer(spec: str, model: Optional[Path], targets: list[Path]):
+    import importlib
+
+    from sciarch.screening.scoring import ScorerError
+
+    mod_name, _, attr = spec.partition(":")
+    if not mod_name or not attr:
+        raise ScorerError(f"--scorer {spec!r}: expected 'package.module:callable'")
+    try:
+        factory = getattr(importlib.import_module(mod_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ScorerError(f"--scorer {spec!r}: cannot import it ({exc})") from None
+    obj = factory(model, list(targets))
+    missing = [a for a in ("target_names", "fingerprint", "score") if not hasattr(obj, a)]
+    if missing:
+        raise ScorerError(f"--scorer {spec!r}: the scorer lacks {', '.join(missing)}")
+    return obj
 
 
 #: stand-alone app (``python -m sciarch.screening.cli ...``), used by tests and benchmarks

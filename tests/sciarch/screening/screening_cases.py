@@ -75,6 +75,11 @@ class AtomScorer:
         return ((x @ self.w).sum(axis=1) / m.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+def atom_scorer_factory(model, targets):
+    """``--scorer screening_cases:atom_scorer_factory``: one AtomScorer target per FASTA file."""
+    return AtomScorer(len(targets))
+
+
 @pytest.fixture
 def atom_scorer():
     return AtomScorer

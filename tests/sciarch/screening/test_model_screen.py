@@ -35,27 +35,26 @@ def test_scores_and_ranking_match_one_by_one_model_calls(tmp_path, tiny_run, tar
     from sciarch.io.molecules import collate_graphs, featurize_smiles
     from sciarch.io.sequences import read_protein_fasta, tokenize_protein
 
-    lines = zinc_lines(150)
+    lines = zinc_lines(60)
     lib = tmp_path / "lib.smi"
     lib.write_text("\n".join(lines) + "\n")
-    cfg = ScreenConfig(library=str(lib), out=str(tmp_path / "out"), workers=0, progress=False, top_n=15,
-                       chunk_records=40, batch_size=16)
+    cfg = ScreenConfig(library=str(lib), out=str(tmp_path / "out"), workers=0, progress=False, top_n=10,
+                       chunk_records=25, batch_size=8)
     summary = run_screen(cfg, _scorer(tiny_run, targets))
     assert summary["targets"] == ["AAK1", "ABL1(E255K)"]
     model = keras.models.load_model(tiny_run / "model.keras", compile=False)
     seqs = [next(iter(read_protein_fasta(t).values())) for t in targets]
     toks = [tokenize_protein(s, 128)[None] for s in seqs]
     ref = np.zeros((len(lines), 2), np.float32)
-    for i, line in enumerate(lines):
-        g = collate_graphs([featurize_smiles(line.split()[0])])
-        for j, tk in enumerate(toks):
-            ref[i, j] = float(np.asarray(model({**g, "protein_tokens": tk}, training=False))[0, 0])
+    for i, line in enumerate(lines):  # one molecule per call (the two targets as two rows)
+        g = collate_graphs([featurize_smiles(line.split()[0])] * 2)
+        ref[i] = np.asarray(model({**g, "protein_tokens": np.concatenate(toks)}, training=False))[:, 0]
     t = pq.read_table(tmp_path / "out" / "scores.parquet")
     got = np.stack([t.column("score_AAK1").to_numpy(), t.column("score_ABL1(E255K)").to_numpy()], axis=1)
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
     assert np.std(ref[:, 0]) > 1e-3  # the model does tell molecules apart
     key = ref.mean(axis=1)
-    expected = sorted(range(len(lines)), key=lambda i: (-key[i], i))[:15]
+    expected = sorted(range(len(lines)), key=lambda i: (-key[i], i))[:10]
     with open(tmp_path / "out" / "hits.csv") as fh:
         hits = list(csv.DictReader(fh))
     assert [h["id"] for h in hits] == [lines[i].split()[1] for i in expected]
@@ -64,11 +63,12 @@ def test_scores_and_ranking_match_one_by_one_model_calls(tmp_path, tiny_run, tar
 
 def _cli(args, **kw):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), str(ROOT), env.get("PYTHONPATH", "")])
     return subprocess.Popen([sys.executable, "-m", "sciarch.screening.cli", "screen", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
 
-def _wait_checkpoint(out: Path, proc, min_chunk: int, timeout: float = 120.0) -> dict:
+def _wait_checkpoint(out: Path, proc, min_chunk: int, timeout: float = 180.0) -> dict:
     deadline = time.time() + timeout
     while time.time() < deadline:
         ck = out / "checkpoint.json"
@@ -78,51 +78,77 @@ def _wait_checkpoint(out: Path, proc, min_chunk: int, timeout: float = 120.0) ->
                 return d
         if proc.poll() is not None:
             raise AssertionError(f"screen ended early: {proc.returncode} {proc.stderr.read().decode()[-2000:]}")
-        time.sleep(0.02)
+        time.sleep(0.01)
     raise AssertionError("no checkpoint in time")
 
 
-def test_sigkill_then_ctrl_c_then_resume_gives_identical_output(tmp_path, tiny_run, targets):
+def _kill_interrupt_resume(tmp_path, scorer_args, make_scorer, n_valid, ctrl_c=True):
     lib = tmp_path / "lib.smi"
-    valid, bad, _ = write_malformed_library(lib, 2500)
+    valid, bad, _ = write_malformed_library(lib, n_valid)
+    n_chunks = -(-(len(valid) + len(bad)) // 50)
     out = tmp_path / "out"
-    common = ["--model", str(tiny_run), "--library", str(lib), "--target", str(targets[0]), "--target", str(targets[1]),
-              "--top", "30", "--chunk-size", "50", "--batch-size", "25", "--checkpoint-every", "0", "--no-progress"]
-    # 1) killed with SIGKILL right after its first checkpoints
-    p = _cli([*common, "--out", str(out), "--workers", "1"])
-    ck1 = _wait_checkpoint(out, p, 1)
+    common = [*scorer_args, "--library", str(lib), "--top", "30", "--chunk-size", "50", "--batch-size", "25",
+              "--checkpoint-every", "0", "--no-progress", "--out", str(out)]
+    # 1) killed with SIGKILL right after its first checkpoint
+    p = _cli([*common, "--workers", "1"])
+    _wait_checkpoint(out, p, 1)
     p.send_signal(signal.SIGKILL)
     p.wait()
     ck1 = json.loads((out / "checkpoint.json").read_text())
-    assert not ck1["complete"] and ck1["next_chunk"] < 51
-    # 2) resumed, then Ctrl-C (SIGINT): it writes a checkpoint and exits with 130
-    p = _cli([*common, "--out", str(out), "--workers", "1", "--resume"])
-    _wait_checkpoint(out, p, ck1["next_chunk"] + 2)
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=120)
-    ck2 = json.loads((out / "checkpoint.json").read_text())
-    if p.returncode == 0:  # finished before the signal arrived: still a valid resume test
-        assert ck2["complete"]
-    else:
-        assert p.returncode == 130, err.decode()[-2000:]
-        assert b"--resume" in err and not ck2["complete"]
-        # 3) resumed to the end
-        p = _cli([*common, "--out", str(out), "--workers", "2", "--resume"])
+    assert not ck1["complete"] and 1 <= ck1["next_chunk"] < n_chunks
+    if ctrl_c:
+        # 2) resumed, then Ctrl-C (SIGINT): it writes a checkpoint and exits with status 130
+        p = _cli([*common, "--workers", "1", "--resume"])
+        _wait_checkpoint(out, p, ck1["next_chunk"] + 2)
+        p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err.decode()[-2000:]
+        ck2 = json.loads((out / "checkpoint.json").read_text())
+        if p.returncode == 0:  # finished before the signal arrived: still a resumed run
+            assert ck2["complete"]
+        else:
+            assert p.returncode == 130, err.decode()[-2000:]
+            assert b"--resume" in err and not ck2["complete"] and ck2["next_chunk"] > ck1["next_chunk"]
+    # 3) resumed to the end
+    p = _cli([*common, "--workers", "2", "--resume"])
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err.decode()[-2000:]
     # reference: one uninterrupted run in this process
     ref = tmp_path / "ref"
     cfg = ScreenConfig(library=str(lib), out=str(ref), workers=0, progress=False, top_n=30, chunk_records=50,
                        batch_size=25)
-    run_screen(cfg, _scorer(tiny_run, targets))
+    run_screen(cfg, make_scorer)
     for name in ("hits.csv", "rejected.tsv", "scores.parquet"):
         assert (out / name).read_bytes() == (ref / name).read_bytes(), name
     t = pq.read_table(out / "scores.parquet")
     lines = t.column("line").to_pylist()
     assert len(lines) == len(set(lines)) and set(lines) == valid
+    ids = t.column("id").to_pylist()
+    assert len(ids) == len(set(ids))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "complete" and summary["sessions"] >= 2
     assert summary["counts"]["scored"] == len(valid) and summary["counts"]["rejected"] == len(bad)
+
+
+def test_sigkill_then_ctrl_c_then_resume_gives_identical_output(tmp_path, targets):
+    from screening_cases import AtomScorer
+
+    _kill_interrupt_resume(
+        tmp_path,
+        ["--scorer", "screening_cases:atom_scorer_factory", "--target", str(targets[0]), "--target", str(targets[1])],
+        lambda: AtomScorer(2),
+        n_valid=2500,
+    )
+
+
+@pytest.mark.slow
+def test_real_model_sigkill_then_resume_gives_identical_output(tmp_path, tiny_run, targets):
+    _kill_interrupt_resume(
+        tmp_path,
+        ["--model", str(tiny_run), "--target", str(targets[0]), "--target", str(targets[1])],
+        _scorer(tiny_run, targets),
+        n_valid=2500,
+        ctrl_c=False,
+    )
 
 
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, tiny_run, targets):
@@ -143,3 +169,5 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, tiny_run, targets):
     r = CliRunner().invoke(app, ["screen", "--model", str(tiny_run), "--library", str(lib), "--target", str(bad),
                                  "--out", str(tmp_path / "o2"), "--workers", "0", "--no-progress"])
     assert r.exit_code == 2 and "bad.fasta" in r.output
+    r = CliRunner().invoke(app, ["screen", "--library", str(lib), "--target", str(targets[0])])
+    assert r.exit_code == 2 and "--model RUN_DIR is required" in r.output
