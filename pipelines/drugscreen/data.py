@@ -438,6 +438,32 @@ def batch_order(
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
+def graph_gatherer(data: DTAData):
+    """``f(drug_indices [B]) -> padded graph batch dict`` (TensorFlow ops, usable in ``tf.data``)."""
+    import tensorflow as tf
+
+    atoms_rt, edges_rt, bonds_rt = data.graph_tables()
+
+    def gather(d):
+        atoms = tf.gather(atoms_rt, d)
+        edges = tf.gather(edges_rt, d)
+        bonds = tf.gather(bonds_rt, d)
+        n_atoms = atoms.row_lengths()
+        n_edges = edges.row_lengths()
+        max_n = tf.maximum(tf.reduce_max(n_atoms), 1)
+        max_e = tf.maximum(tf.reduce_max(n_edges), 1)
+        b = tf.shape(d, out_type=tf.int64)[0]
+        return {
+            "atom_features": atoms.to_tensor(shape=tf.stack([b, max_n, ATOM_FEATURE_DIM])),
+            "atom_mask": tf.sequence_mask(n_atoms, max_n, dtype=tf.float32),
+            "edge_index": edges.to_tensor(shape=tf.stack([b, max_e, 2])),
+            "bond_features": bonds.to_tensor(shape=tf.stack([b, max_e, BOND_FEATURE_DIM])),
+            "bond_mask": tf.sequence_mask(n_edges, max_e, dtype=tf.float32),
+        }
+
+    return gather
+
+
 def make_dataset(
     data: DTAData,
     pairs: Pairs,
@@ -463,7 +489,6 @@ def make_dataset(
     drug = pairs.drug[index]
     prot = pairs.protein[index]
     y = pairs.y[index]
-    atoms_rt, edges_rt, bonds_rt = data.graph_tables()
     tokens = tf.constant(data.tokens)
     n_pipes = input_context.num_input_pipelines if input_context is not None else 1
     pipe_id = input_context.input_pipeline_id if input_context is not None else 0
@@ -488,23 +513,10 @@ def make_dataset(
         ),
     )
 
+    gather = graph_gatherer(data)
+
     def to_batch(d, p, target):
-        atoms = tf.gather(atoms_rt, d)
-        edges = tf.gather(edges_rt, d)
-        bonds = tf.gather(bonds_rt, d)
-        n_atoms = atoms.row_lengths()
-        n_edges = edges.row_lengths()
-        max_n = tf.maximum(tf.reduce_max(n_atoms), 1)
-        max_e = tf.maximum(tf.reduce_max(n_edges), 1)
-        b = tf.shape(d, out_type=tf.int64)[0]
-        x = {
-            "atom_features": atoms.to_tensor(shape=tf.stack([b, max_n, ATOM_FEATURE_DIM])),
-            "atom_mask": tf.sequence_mask(n_atoms, max_n, dtype=tf.float32),
-            "edge_index": edges.to_tensor(shape=tf.stack([b, max_e, 2])),
-            "bond_features": bonds.to_tensor(shape=tf.stack([b, max_e, BOND_FEATURE_DIM])),
-            "bond_mask": tf.sequence_mask(n_edges, max_e, dtype=tf.float32),
-            "protein_tokens": tf.gather(tokens, p),
-        }
+        x = dict(gather(d), protein_tokens=tf.gather(tokens, p))
         t = tf.expand_dims(target, -1)
         return x, ({"target": t} if target_as_dict else t)
 

@@ -17,10 +17,12 @@ target once and run only the ligand side per batch:
   DeepDTA, or a :class:`~sciarch.layers.DilatedResidualStack`) -> global max pool -> Dense);
 * ``model.get_layer("affinity_head")``: ``[ligand_emb, protein_emb]`` -> ``[B, 1]``.
 
-Between the protein input and the protein encoder sits :class:`UniqueRows`: the encoder
-runs once per *distinct* sequence of the batch and the embeddings are gathered back, so
-batches grouped by protein (see :mod:`pipelines.drugscreen.data`) cost one CNN pass per
-protein instead of one per pair. The result is exactly the same as encoding every row.
+Between each input and its encoder sits :class:`UniqueRows`: the encoder runs once per
+*distinct* protein / ligand of the batch and the embeddings are gathered back, so batches
+grouped by protein (see :mod:`pipelines.drugscreen.data`) cost one CNN pass per protein
+instead of one per pair, and Davis' 68 ligands are encoded at most 68 times per batch.
+The result is exactly the same as encoding every row (dropout aside, which then acts per
+distinct protein / ligand rather than per pair).
 
 The Siamese ΔΔG model (:func:`build_siamese_model`) shares the protein encoder between the
 wild-type and the mutant sequence through :class:`~sciarch.layers.SiameseEncoder` and
@@ -74,50 +76,62 @@ class DrugScreenModelConfig(Section):
     head_units: list[int] = Field(default_factory=lambda: [512, 256])
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     unique_proteins: bool = Field(True, description="encode each distinct protein of a batch once")
+    unique_ligands: bool = Field(True, description="encode each distinct ligand of a batch once")
 
 
 # ----------------------------------------------------------------------------- helper layer
 @keras.saving.register_keras_serializable(package="sciarch")
 class UniqueRows(keras.layers.Layer):
-    """Distinct rows of an integer matrix and the index of each row's representative.
+    """Find the distinct samples of a batch: ``(keep [U], inverse [B])``.
 
-    ``UniqueRows()(x)`` with ``x`` ``[B, L]`` returns ``(unique [U, L], inverse [B])`` with
-    ``x == take(unique, inverse)`` exactly (rows are compared exactly; a hash only narrows
-    the candidates). Rows keep the order of their first occurrence. Lets an expensive
-    encoder run once per distinct row: ``take(encoder(unique), inverse)``.
+    Called on one tensor or a list of tensors sharing the batch axis; sample ``i`` is the
+    concatenation of every tensor's row ``i`` (flattened). ``keep`` lists the first
+    occurrence of each distinct sample in batch order and ``inverse[i]`` is the position in
+    ``keep`` of sample ``i``'s representative, so for every input
+    ``x == take(take(x, keep), inverse)`` exactly (samples are compared exactly; a hash
+    only narrows the candidates). Lets an expensive encoder run once per distinct sample:
+    ``take(encoder(take(x, keep)), inverse)``.
 
     Args:
         **kwargs: standard Layer arguments.
 
     Example:
         >>> import numpy as np
-        >>> u, inv = UniqueRows()(np.array([[1, 2], [3, 4], [1, 2]], "int32"))
-        >>> np.asarray(u).tolist(), np.asarray(inv).tolist()
-        ([[1, 2], [3, 4]], [0, 1, 0])
+        >>> keep, inv = UniqueRows()(np.array([[1, 2], [3, 4], [1, 2]], "int32"))
+        >>> np.asarray(keep).tolist(), np.asarray(inv).tolist()
+        ([0, 1], [0, 1, 0])
     """
 
-    def call(self, x):
-        b = ops.shape(x)[0]
-        length = ops.shape(x)[1]
-        pos = ops.arange(length, dtype="int64")
-        xi = ops.cast(x, "int64")
-        k1 = ops.sum(xi * ((pos * 7919 + 13) % 1000003 + 1), axis=1)
-        k2 = ops.sum(xi * ((pos * 104729 + 17) % 999983 + 1), axis=1)
+    def call(self, inputs):
+        parts = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        b = ops.shape(parts[0])[0]
+        flat = []
+        for x in parts:
+            x = ops.reshape(x, (b, -1))
+            if "float" in str(x.dtype):  # one-hot / mask values: compare exactly via scaled ints
+                x = ops.cast(ops.round(x * 1024.0), "int64")
+            flat.append(ops.cast(x, "int64"))
+        x = ops.concatenate(flat, axis=1) if len(flat) > 1 else flat[0]
+        pos = ops.arange(ops.shape(x)[1], dtype="int64")
+        k1 = ops.sum(x * ((pos * 7919 + 13) % 1000003 + 1), axis=1)
+        k2 = ops.sum(x * ((pos * 104729 + 17) % 999983 + 1), axis=1)
         same = ops.logical_and(ops.equal(k1[:, None], k1[None, :]), ops.equal(k2[:, None], k2[None, :]))
         first = ops.cast(ops.argmax(ops.cast(same, "int32"), axis=1), "int32")
         idx = ops.arange(b, dtype="int32")
         exact = ops.all(ops.equal(x, ops.take(x, first, axis=0)), axis=1)
-        first = ops.where(exact, first, idx)  # hash collision -> the row stands alone
+        first = ops.where(exact, first, idx)  # hash collision -> the sample stands alone
         is_first = ops.equal(first, idx)
         keep = ops.reshape(ops.cast(ops.nonzero(is_first)[0], "int32"), (-1,))
         rank = ops.cumsum(ops.cast(is_first, "int32")) - 1
-        return ops.take(x, keep, axis=0), ops.take(rank, first, axis=0)
+        return keep, ops.take(rank, first, axis=0)
 
-    def compute_output_spec(self, x):
-        return (
-            keras.KerasTensor((None,) + tuple(x.shape[1:]), dtype=x.dtype),
-            keras.KerasTensor((x.shape[0],), dtype="int32"),
-        )
+    def compute_output_spec(self, inputs):
+        first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        return keras.KerasTensor((None,), dtype="int32"), keras.KerasTensor((first.shape[0],), dtype="int32")
+
+
+def _take_all(tensors: dict, index) -> dict:
+    return {k: ops.take(v, index, axis=0) for k, v in tensors.items()}
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -207,8 +221,8 @@ def build_affinity_head(cfg: DrugScreenModelConfig, output_bias: float = 0.0, na
 def unique_rows_encoder(encoder: keras.Model, name: str = "unique_protein_encoder") -> keras.Model:
     """Wrap ``encoder`` so it runs once per distinct row of its token input."""
     tokens = keras.Input((None,), dtype="int32", name="tokens")
-    uniq, inverse = UniqueRows(name="unique_rows")(tokens)
-    return keras.Model(tokens, ops.take(encoder(uniq), inverse, axis=0), name=name)
+    keep, inverse = UniqueRows(name="unique_rows")(tokens)
+    return keras.Model(tokens, ops.take(encoder(ops.take(tokens, keep, axis=0)), inverse, axis=0), name=name)
 
 
 def build_affinity_model(cfg: DrugScreenModelConfig, output_bias: float = 0.0) -> keras.Model:
@@ -218,10 +232,14 @@ def build_affinity_model(cfg: DrugScreenModelConfig, output_bias: float = 0.0) -
     head = build_affinity_head(cfg, output_bias)
     g = graph_inputs()
     tokens = keras.Input((None,), dtype="int32", name="protein_tokens")
-    lig = ligand_encoder(g)
+    if cfg.unique_ligands:
+        keep_l, inverse_l = UniqueRows(name="unique_ligands")([g[k] for k in GRAPH_KEYS])
+        lig = ops.take(ligand_encoder(_take_all(g, keep_l)), inverse_l, axis=0)
+    else:
+        lig = ligand_encoder(g)
     if cfg.unique_proteins:
-        uniq, inverse = UniqueRows(name="unique_proteins")(tokens)
-        prot = ops.take(protein_encoder(uniq), inverse, axis=0)
+        keep_p, inverse_p = UniqueRows(name="unique_proteins")(tokens)
+        prot = ops.take(protein_encoder(ops.take(tokens, keep_p, axis=0)), inverse_p, axis=0)
     else:
         prot = protein_encoder(tokens)
     out = head([lig, prot])
