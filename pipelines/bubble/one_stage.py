@@ -1,0 +1,176 @@
+"""One-stage NMS baseline: RetinaNet assembled from keras-hub's RetinaNet parts.
+
+Same backbone + FPN as :class:`~pipelines.bubble.two_stage.TwoStageDetector`, keras-hub
+``AnchorGenerator`` with the same anchors, two keras-hub RetinaNet ``PredictionHead`` towers
+(classification with the focal-loss prior, box regression) shared over the levels,
+sigmoid focal loss + smooth-L1, and the same per-class NMS at inference.
+``keras_hub.models.RetinaNetObjectDetector`` itself hard-codes 256-filter heads (far beyond
+the two-stage model's budget on CPU); this class keeps its architecture and loss with a
+head width that matches the two-stage detector.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+from keras_hub.src.models.retinanet.prediction_head import PredictionHead
+
+from pipelines.bubble import box_ops
+from pipelines.bubble.backbone import TrackBackbone
+from pipelines.bubble.two_stage import DetectorMixin, _huber
+
+
+@keras.saving.register_keras_serializable(package="sciarch")
+class OneStageDetector(DetectorMixin, keras.Model):
+    """RetinaNet-style dense detector (one-stage, per-class NMS) for track images.
+
+    Args:
+        num_classes: foreground classes.
+        backbone_widths, fpn_filters, min_level, max_level, anchor_size, num_scales,
+            aspect_ratios, normalization: as in ``TwoStageDetector`` (same backbone and anchors).
+        head_conv_layers: 3x3 convolutions in each prediction tower.
+        positive_iou / negative_iou: anchor matching bands (RetinaNet: 0.5 / 0.4).
+        allow_low_quality_matches: each ground truth also claims its best anchor.
+        focal_alpha, focal_gamma: focal-loss parameters.
+        score_threshold, nms_iou, max_detections: per-class NMS.
+        class_weight, box_weight: loss weights.
+        **kwargs: standard Model arguments.
+
+    Example:
+        >>> import numpy as np
+        >>> m = OneStageDetector(num_classes=2, backbone_widths=(8, 16, 16, 16), fpn_filters=16,
+        ...                      head_conv_layers=1, max_detections=10)
+        >>> tuple(m.detect(np.zeros((1, 64, 64, 1), "float32"))["boxes"].shape)
+        (1, 10, 4)
+    """
+
+    def __init__(
+        self,
+        num_classes,
+        backbone_widths=(32, 48, 64, 96),
+        fpn_filters=64,
+        min_level=3,
+        max_level=6,
+        anchor_size=2.0,
+        num_scales=2,
+        aspect_ratios=(0.125, 0.333, 1.0, 3.0, 8.0),
+        head_conv_layers=2,
+        positive_iou=0.5,
+        negative_iou=0.4,
+        allow_low_quality_matches=True,
+        focal_alpha=0.25,
+        focal_gamma=2.0,
+        score_threshold=0.05,
+        nms_iou=0.5,
+        max_detections=300,
+        class_weight=1.0,
+        box_weight=1.0,
+        normalization="batch",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_classes = int(num_classes)
+        self.backbone_widths = tuple(int(w) for w in backbone_widths)
+        self.fpn_filters = int(fpn_filters)
+        self.min_level, self.max_level = int(min_level), int(max_level)
+        self.anchor_size = float(anchor_size)
+        self.num_scales = int(num_scales)
+        self.aspect_ratios = tuple(float(a) for a in aspect_ratios)
+        self.head_conv_layers = int(head_conv_layers)
+        self.positive_iou = float(positive_iou)
+        self.negative_iou = float(negative_iou)
+        self.allow_low_quality_matches = bool(allow_low_quality_matches)
+        self.focal_alpha = float(focal_alpha)
+        self.focal_gamma = float(focal_gamma)
+        self.score_threshold = float(score_threshold)
+        self.nms_iou = float(nms_iou)
+        self.max_detections = int(max_detections)
+        self.class_weight = float(class_weight)
+        self.box_weight = float(box_weight)
+        self.normalization = normalization
+
+        self.backbone = TrackBackbone(self.backbone_widths, self.fpn_filters, self.min_level, self.max_level,
+                                      normalization=normalization, name="backbone")
+        self.anchor_generator = self._make_anchor_generator()
+        a = self.num_scales * len(self.aspect_ratios)
+        self.num_anchors = a
+        self.class_head = PredictionHead(output_filters=a * self.num_classes, num_filters=self.fpn_filters,
+                                         num_conv_layers=self.head_conv_layers, use_prior_probability=True,
+                                         prior_probability=0.01, name="classification_head")
+        self.box_head = PredictionHead(output_filters=a * 4, num_filters=self.fpn_filters,
+                                       num_conv_layers=self.head_conv_layers, name="box_head")
+        self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in ("class_loss", "box_loss")}
+
+    def call(self, images, training=False):
+        images = ops.convert_to_tensor(images)
+        if len(images.shape) == 3:
+            images = ops.expand_dims(images, -1)
+        features = self.backbone(images, training=training)
+        cls, box = [], []
+        for lvl in range(self.min_level, self.max_level + 1):
+            f = features[f"P{lvl}"]
+            b = ops.shape(f)[0]
+            cls.append(ops.reshape(self.class_head(f), (b, -1, self.num_classes)))
+            box.append(ops.reshape(self.box_head(f), (b, -1, 4)))
+        return {"cls_logits": ops.concatenate(cls, axis=1), "bbox_regression": ops.concatenate(box, axis=1)}
+
+    def detect(self, images):
+        """Detections: dict ``boxes [B, D, 4]`` (yxyx), ``scores``, ``classes``, ``num_detections``."""
+        images = ops.convert_to_tensor(images)
+        if len(images.shape) == 3:
+            images = ops.expand_dims(images, -1)
+        out = self(images, training=False)
+        height, width = images.shape[1], images.shape[2]
+        anchors = self.anchors_for(images)
+        boxes = box_ops.clip_boxes(box_ops.decode(anchors, out["bbox_regression"], box_ops.RPN_VARIANCE),
+                                   height, width)
+        probs = ops.sigmoid(out["cls_logits"])
+        return box_ops.per_class_nms(boxes, probs, self.max_detections, self.nms_iou, self.score_threshold,
+                                     pre_nms_top_k=4 * self.max_detections, image_size=max(height, width))
+
+    def compile_from_config(self, config):
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if getattr(self, "optimizer", None) is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        images = ops.convert_to_tensor(x)
+        if len(images.shape) == 3:
+            images = ops.expand_dims(images, -1)
+        gt_boxes = ops.cast(y["boxes"], "float32")
+        gt_labels = ops.cast(y["labels"], "int32")
+        gt_valid = gt_labels >= 0
+        anchors = self.anchors_for(images)
+        matched, labels = box_ops.match(box_ops.iou(anchors, gt_boxes), gt_valid, self.negative_iou,
+                                        self.positive_iou, allow_low_quality=self.allow_low_quality_matches)
+        positive = ops.cast(ops.equal(labels, 1), "float32")
+        not_ignored = ops.cast(labels >= 0, "float32")
+        n_pos = ops.maximum(ops.sum(positive), 1.0)
+        cls_id = ops.take_along_axis(gt_labels, matched, axis=1)
+        target = ops.one_hot(ops.where(ops.equal(labels, 1), cls_id, -1), self.num_classes)  # -1 -> zeros
+        logits = y_pred["cls_logits"]
+        p = ops.sigmoid(logits)
+        ce = ops.maximum(logits, 0) - logits * target + ops.log1p(ops.exp(-ops.abs(logits)))
+        p_t = target * p + (1 - target) * (1 - p)
+        alpha_t = target * self.focal_alpha + (1 - target) * (1 - self.focal_alpha)
+        focal = alpha_t * ops.power(1.0 - p_t, self.focal_gamma) * ce
+        class_loss = ops.sum(ops.sum(focal, axis=-1) * not_ignored) / n_pos
+        matched_boxes = box_ops.gather_rows(gt_boxes, matched)
+        targets = box_ops.encode(anchors, matched_boxes, box_ops.RPN_VARIANCE)
+        box_loss = ops.sum(_huber(y_pred["bbox_regression"] - targets, 1.0 / 9.0) * positive) / n_pos
+        self._track("class_loss", class_loss)
+        self._track("box_loss", box_loss)
+        total = self.class_weight * class_loss + self.box_weight * box_loss
+        return total + ops.sum(self.losses) if self.losses else total
+
+    def get_config(self):
+        config = super().get_config()
+        for name in ("num_classes", "fpn_filters", "min_level", "max_level", "anchor_size", "num_scales",
+                     "head_conv_layers", "positive_iou", "negative_iou", "allow_low_quality_matches", "focal_alpha",
+                     "focal_gamma", "score_threshold", "nms_iou", "max_detections", "class_weight", "box_weight",
+                     "normalization"):
+            config[name] = getattr(self, name)
+        config["backbone_widths"] = list(self.backbone_widths)
+        config["aspect_ratios"] = list(self.aspect_ratios)
+        return config
