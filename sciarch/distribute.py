@@ -9,7 +9,11 @@
 * ``mirrored`` -- ``MirroredStrategy`` over ``devices`` (default: all GPUs, or the
   logical CPUs made with ``logical_cpu_devices``).
 * ``multi_worker`` -- ``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``.
-* ``tpu`` -- ``TPUStrategy`` via ``TPUClusterResolver(tpu=...)``.
+* ``tpu`` -- ``TPUStrategy`` via ``TPUClusterResolver(tpu=...)`` (``distribute.tpu``, else
+  ``TPU_NAME``, else ``local`` for an attached TPU).
+
+A strategy that cannot be built (no TPU, no ``TF_CONFIG``, logical CPUs requested after
+TensorFlow initialised) raises :class:`sciarch.config.ConfigError` (one line, exit code 2).
 
 Example:
     >>> from sciarch.config import DistributeConfig
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from sciarch import compat
-from sciarch.config import DistributeConfig
+from sciarch.config import ConfigError, DistributeConfig
 
 
 @dataclass(frozen=True)
@@ -35,10 +39,14 @@ class WorkerInfo:
     task_type: str
     task_id: int
     num_workers: int
+    has_chief: bool = False
 
     @property
     def is_chief(self) -> bool:
-        return self.task_type == "chief" or (self.task_type == "worker" and self.task_id == 0)
+        """The task that writes the run directory: ``chief``, else worker 0 of a cluster without one."""
+        if self.task_type == "chief":
+            return True
+        return self.task_type == "worker" and self.task_id == 0 and not self.has_chief
 
 
 def worker_info() -> WorkerInfo:
@@ -46,11 +54,14 @@ def worker_info() -> WorkerInfo:
     raw = os.environ.get("TF_CONFIG")
     if not raw:
         return WorkerInfo("worker", 0, 1)
-    cfg = json.loads(raw)
+    try:
+        cfg = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"TF_CONFIG is not valid JSON ({exc})") from None
     cluster = cfg.get("cluster", {})
     task = cfg.get("task", {})
     n = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
-    return WorkerInfo(task.get("type", "worker"), int(task.get("index", 0)), max(n, 1))
+    return WorkerInfo(task.get("type", "worker"), int(task.get("index", 0)), max(n, 1), bool(cluster.get("chief")))
 
 
 def configure_logical_cpus(n: int) -> None:
@@ -61,15 +72,20 @@ def configure_logical_cpus(n: int) -> None:
     except RuntimeError:
         have = len(tf.config.list_logical_devices("CPU"))
         if have != n:
-            raise RuntimeError(
+            raise ConfigError(
                 f"distribute.logical_cpu_devices={n} must be set before TensorFlow initialises its devices "
                 f"(already initialised with {have})"
             ) from None
 
 
+def _local_tpus() -> bool:
+    return bool(tf.config.list_physical_devices("TPU"))
+
+
 def _tpu_resolver(tpu: str | None):
+    tpu = tpu or os.environ.get("TPU_NAME") or ("local" if _local_tpus() else "")
     try:
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return resolver
@@ -77,20 +93,29 @@ def _tpu_resolver(tpu: str | None):
         return None
 
 
+def strategy_name(cfg: DistributeConfig) -> str:
+    """The strategy ``cfg`` asks for, with ``auto`` resolved (does not initialise devices).
+
+    ``auto``: ``multi_worker`` when ``TF_CONFIG`` lists more than one worker, ``tpu`` when
+    a TPU is named (``distribute.tpu`` or ``TPU_NAME``) or attached, ``mirrored`` over more
+    than one GPU (or ``logical_cpu_devices`` > 1), else ``default``.
+    """
+    if cfg.strategy != "auto":
+        return cfg.strategy
+    if worker_info().num_workers > 1:
+        return "multi_worker"
+    if cfg.tpu is not None or os.environ.get("TPU_NAME") or _local_tpus():
+        return "tpu"
+    if len(tf.config.list_physical_devices("GPU")) > 1 or (cfg.logical_cpu_devices or 0) > 1:
+        return "mirrored"
+    return "default"
+
+
 def make_strategy(cfg: DistributeConfig) -> tf.distribute.Strategy:
     """Build the strategy named in ``cfg``; installs the Keras compatibility shims."""
-    name = cfg.strategy
     if cfg.logical_cpu_devices:
         configure_logical_cpus(cfg.logical_cpu_devices)
-    if name == "auto":
-        if worker_info().num_workers > 1:
-            name = "multi_worker"
-        elif cfg.tpu is not None or os.environ.get("TPU_NAME"):
-            name = "tpu"
-        elif len(tf.config.list_logical_devices("GPU")) > 1 or (cfg.logical_cpu_devices or 0) > 1:
-            name = "mirrored"
-        else:
-            name = "default"
+    name = strategy_name(cfg)
     if name != "default":
         compat.install()
     if name == "default":
@@ -103,14 +128,19 @@ def make_strategy(cfg: DistributeConfig) -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy(devices=devices)
     if name == "multi_worker":
         if not os.environ.get("TF_CONFIG"):
-            raise ValueError("distribute.strategy=multi_worker needs the TF_CONFIG environment variable")
+            raise ConfigError(
+                "distribute.strategy=multi_worker needs the TF_CONFIG environment variable "
+                '(e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}})'
+            )
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         resolver = _tpu_resolver(cfg.tpu)
         if resolver is None:
-            raise ValueError(f"distribute.strategy=tpu: no TPU found (tpu={cfg.tpu!r})")
+            raise ConfigError(
+                f"distribute.strategy=tpu: no TPU found (distribute.tpu={cfg.tpu!r}, TPU_NAME={os.environ.get('TPU_NAME')!r})"
+            )
         return tf.distribute.TPUStrategy(resolver)
-    raise ValueError(f"unknown distribute.strategy {name!r}")
+    raise ConfigError(f"unknown distribute.strategy {name!r}")
 
 
 def per_replica_batch_size(global_batch_size: int, input_context: tf.distribute.InputContext | None) -> int:
@@ -118,7 +148,7 @@ def per_replica_batch_size(global_batch_size: int, input_context: tf.distribute.
     if input_context is None:
         return global_batch_size
     if global_batch_size % input_context.num_replicas_in_sync:
-        raise ValueError(
+        raise ConfigError(
             f"train.batch_size={global_batch_size} is not divisible by the {input_context.num_replicas_in_sync} replicas"
         )
     return input_context.get_per_replica_batch_size(global_batch_size)

@@ -27,7 +27,6 @@ from sciarch.losses import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = Path(__file__).resolve().parent / "_scripts"
 FIXTURE_CFG = ROOT / "tests" / "fixtures" / "blobs.yaml"
 
 
@@ -290,13 +289,11 @@ def test_per_sample_loss_masks_per_pixel_values_and_scalar_returns():
 
 
 @pytest.fixture(scope="module")
-def replica_results(tmp_path_factory):
-    """Run the 1-device vs 2-replica comparison once in its own process (logical CPUs)."""
-    out = tmp_path_factory.mktemp("replica") / "result.json"
-    res = subprocess.run([sys.executable, str(SCRIPTS / "replica_equality.py"), str(out)], env=_env(),
-                         capture_output=True, text=True, timeout=240, cwd=ROOT)
-    assert res.returncode == 0, res.stderr[-3000:]
-    return json.loads(out.read_text())
+def replica_results():
+    """The 1-device vs 2-replica comparison, run once in its own process (logical CPUs)."""
+    from tests.sciarch._scripts.shared import replica_results as run
+
+    return run()
 
 
 @pytest.mark.parametrize("case", ["bce", "ecological_fairness"])
@@ -357,15 +354,19 @@ def test_user_loss_by_dotted_path_trains_from_the_cli(tmp_path):
     assert abs(losses[-1] - focal) < 0.25 * abs(losses[-1] - bce), (losses[-1], focal, bce)
 
 
-def test_bad_dotted_path_exits_2_with_one_line(tmp_path):
+def test_bad_dotted_path_exits_2_with_one_line(tmp_path, monkeypatch, capsys):
+    """The command's entry point (``sciarch.cli:main``), in process: it fails before TensorFlow trains."""
+    import tests.fixtures.blobs_pipeline  # noqa: F401  (registers the fixture pipeline)
+    from sciarch.cli import main
+
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "never"
-    res = subprocess.run(
-        [sys.executable, "-m", "sciarch.cli", "run", "blobs", "--config", str(FIXTURE_CFG),
-         "--set", "loss.name=my_lab.no_such_losses:focal", "--out", str(out)],
-        env=_env(), capture_output=True, text=True, timeout=240, cwd=tmp_path,
-    )
-    assert res.returncode == 2, res.stderr[-3000:]
-    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
-    assert len(errors) == 1 and "cannot import module 'my_lab.no_such_losses'" in errors[0], res.stderr[-2000:]
-    assert "Traceback" not in res.stderr
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "blobs", "--config", str(FIXTURE_CFG), "--set", "loss.name=my_lab.no_such_losses:focal",
+              "--out", str(out)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "cannot import module 'my_lab.no_such_losses'" in errors[0], err[-2000:]
+    assert "Traceback" not in err
     assert not out.exists(), "a run directory was created for a config that cannot train"

@@ -1,8 +1,10 @@
-"""Loss values, gradients and one Keras SGD step on 1 device vs MirroredStrategy on 2 logical CPUs.
+"""Loss values, gradients and one Keras SGD step on 1 device vs MirroredStrategy on 2 logical CPUs,
+and the strategy/input checks that need logical CPUs.
 
 Run as a script (the logical devices must be configured before TensorFlow initialises):
 ``python tests/sciarch/_scripts/replica_equality.py OUT.json``. Writes a JSON dict of
-maximum absolute differences and values that ``tests/sciarch/test_losses.py`` asserts on.
+maximum absolute differences and values that ``tests/sciarch/test_losses.py`` and
+``tests/sciarch/test_distribute.py`` assert on (through ``shared.replica_results``).
 """
 
 from __future__ import annotations
@@ -15,15 +17,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import tensorflow as tf  # noqa: E402
-
-_cpus = tf.config.list_physical_devices("CPU")
-tf.config.set_logical_device_configuration(_cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
-
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import sciarch.losses.builtin as builtin  # noqa: E402
-from sciarch.distribute import distribute_inputs, per_replica_batch_size  # noqa: E402
+from sciarch import compat  # noqa: E402
+from sciarch.config import ConfigError, DistributeConfig  # noqa: E402
+from sciarch.distribute import distribute_inputs, make_strategy, per_replica_batch_size, strategy_name  # noqa: E402
 from sciarch.losses import EcologicalFairnessLoss, get_loss, with_loss  # noqa: E402
 
 B, D, R = 16, 4, 2  # global batch, features, replicas
@@ -122,16 +122,48 @@ def keras_one_step(strategy, loss_fn, x, y, lr=0.5):
     return [w.numpy() for w in model.trainable_variables], float(hist.history["loss"][0])
 
 
+def strategy_checks(strategy) -> dict:
+    """What ``make_strategy`` built from ``auto`` + 2 logical CPUs, and how inputs are split."""
+    out = {
+        "class": type(strategy).__name__,
+        "replicas": strategy.num_replicas_in_sync,
+        "devices": list(strategy.extended.worker_devices),
+        "compat_installed": compat.installed(),
+        "auto_name": strategy_name(DistributeConfig(strategy="auto", logical_cpu_devices=2)),
+    }
+    again = make_strategy(DistributeConfig(strategy="mirrored", logical_cpu_devices=2))
+    out["mirrored_again_replicas"] = again.num_replicas_in_sync
+    try:
+        make_strategy(DistributeConfig(strategy="mirrored", logical_cpu_devices=3))
+        out["late_logical_error"] = None
+    except ConfigError as exc:
+        out["late_logical_error"] = str(exc)
+
+    contexts = []
+
+    def dataset_fn(ctx):
+        contexts.append({"replicas": ctx.num_replicas_in_sync, "pipelines": ctx.num_input_pipelines,
+                         "pipeline_id": ctx.input_pipeline_id, "per_replica_batch": per_replica_batch_size(32, ctx)})
+        return tf.data.Dataset.range(96).batch(per_replica_batch_size(32, ctx))
+
+    dist = distribute_inputs(strategy, dataset_fn)
+    first = next(iter(dist))
+    out["input_contexts"] = contexts
+    out["first_step_per_replica"] = [v.numpy().tolist() for v in strategy.experimental_local_results(first)]
+    out["steps"] = sum(1 for _ in dist)
+    return out
+
+
 def main(out_path):
     keras.utils.set_random_seed(0)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = make_strategy(DistributeConfig(strategy="auto", logical_cpu_devices=2))
     assert strategy.num_replicas_in_sync == R
     x, y = make_batch()
     losses = {
         "bce": get_loss("binary_crossentropy"),
         "ecological_fairness": get_loss("ecological_fairness", lambda_eco=0.7, lambda_fair=25.0, num_zones=3),
     }
-    result = {"replicas": strategy.num_replicas_in_sync, "cases": {}}
+    result = {"replicas": strategy.num_replicas_in_sync, "cases": {}, "strategy": strategy_checks(strategy)}
     single = build_model()
     with strategy.scope():
         mirrored = build_model()
