@@ -105,7 +105,7 @@ class ScreenConfig:
     dedup: bool = False
     filters: tuple[str, ...] = ()
     checkpoint_every_s: float = 30.0
-    part_rows: int = 262144
+    part_rows: int = 65536
     resume: bool = False
     overwrite: bool = False
     progress: bool = True
@@ -199,6 +199,7 @@ class _Screen:
         self.session_read = 0
         self.session_scored = 0
         self._last_bytes = 0
+        self.timings = {"startup_to_first_result": None, "wait_for_workers": 0.0, "score": 0.0, "bookkeeping": 0.0}
 
     # ------------------------------------------------------------------ setup
     def _prepare_dir(self) -> dict | None:
@@ -411,7 +412,13 @@ class _Screen:
     # ------------------------------------------------------------------ per chunk
     def _commit_next(self, inflight) -> None:
         item, bytes_at = inflight.popleft()
+        t0 = time.perf_counter()
         fc: FeaturizedChunk = item if isinstance(item, FeaturizedChunk) else item.get()
+        t1 = time.perf_counter()
+        tm = self.timings
+        tm["wait_for_workers"] += t1 - t0
+        if tm["startup_to_first_result"] is None:
+            tm["startup_to_first_result"] = t1 - self.t0
         self._last_bytes = bytes_at
         state = self.state
         if fc.index != state.next_chunk:  # pragma: no cover - ordering is guaranteed by the deque
@@ -421,6 +428,8 @@ class _Screen:
         scores = np.empty((m, t), dtype=np.float32)
         for rows, arrays in fc.batches:
             scores[rows] = self.scorer.score(arrays)
+        t2 = time.perf_counter()
+        tm["score"] += t2 - t1
         rejects = list(fc.rejects)
         keep = None
         if self.cfg.dedup and m:
@@ -455,6 +464,7 @@ class _Screen:
         state.next_chunk = fc.index + 1
         if self.store.buffered_rows >= self.cfg.part_rows:
             self._flush_part()
+        tm["bookkeeping"] += time.perf_counter() - t2
 
     def _flush_part(self) -> None:
         name = self.store.flush_part()
@@ -509,6 +519,7 @@ class _Screen:
             "molecules_per_s": round(self.session_read / wall, 1) if wall > 0 else None,
             "scored_per_s": round(self.session_scored / wall, 1) if wall > 0 else None,
             "total_wall_time_s": round(s.elapsed_s + wall, 3),
+            "timings_s": {k: (None if v is None else round(v, 3)) for k, v in self.timings.items()},
             "sessions": s.sessions,
             "resumed": s.sessions > 1,
             "outputs": {

@@ -1,0 +1,268 @@
+"""Throughput and memory of ``sciarch screen`` against the RDKit parse-only limit.
+
+In ONE run on the same machine state:
+
+1. the ZINC screening library (``data/drugscreen/zinc250k_jtvae_valid.smi.gz``, 24,445
+   molecules) is replicated to ``--lines`` lines (ids made unique) as ``.smi.gz``;
+2. RDKit parse-only rate on all cores: each of ``cpu_count`` processes reads the file and
+   parses its share of the lines (``Chem.MolFromSmiles``), nothing is sent back;
+3. ``sciarch screen`` end to end (a fresh process: start-up, model load, featurisation,
+   inference, ranking, outputs), molecules/s = library lines / wall time;
+4. the parse-only rate again (the machine is shared; both parse measurements are reported);
+5. peak RSS of the whole process tree (screen + workers) for a 100k- and a 1M-line library.
+
+The model is the drugscreen affinity model built by the pipeline's ``build_model`` from
+``configs/drugscreen/davis_quick.yaml`` (untrained: scoring speed does not depend on the
+weights), saved as a run directory (``model.keras`` + ``config.yaml``), unless ``--model``
+names a trained run. Result: ``benchmarks/results/screen_throughput.json``.
+
+Usage:
+    python benchmarks/screen_throughput.py                 # full: 220k lines + 100k/1M memory
+    python benchmarks/screen_throughput.py --lines 50000 --no-memory   # quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import multiprocessing as mp
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ZINC = ROOT / "data" / "drugscreen" / "zinc250k_jtvae_valid.smi.gz"
+DAVIS_FASTA = ROOT / "data" / "drugscreen" / "davis" / "proteins.fasta"
+CONFIG = ROOT / "configs" / "drugscreen" / "davis_quick.yaml"
+RESULTS = ROOT / "benchmarks" / "results" / "screen_throughput.json"
+
+
+def make_library(path: Path, n_lines: int) -> int:
+    """Replicate the ZINC library to ``n_lines`` lines with unique ids; return the line count."""
+    with gzip.open(ZINC, "rt") as fh:
+        base = [line.split() for line in fh if line.strip()]
+    out = []
+    k = 0
+    while len(out) < n_lines:
+        for smi, ident in base:
+            out.append(f"{smi}\t{ident}_r{k}\n")
+            if len(out) == n_lines:
+                break
+        k += 1
+    with gzip.open(path, "wt", compresslevel=6) as fh:
+        fh.writelines(out)
+    return len(out)
+
+
+def _parse_share(args) -> tuple[int, int, float]:
+    path, rank, nproc = args
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    t = time.perf_counter()
+    ok = n = 0
+    with gzip.open(path, "rb") as fh:
+        for i, line in enumerate(fh):
+            if i % nproc != rank:
+                continue
+            n += 1
+            if Chem.MolFromSmiles(line.split()[0].decode()) is not None:
+                ok += 1
+    return n, ok, time.perf_counter() - t
+
+
+def parse_only_rate(path: Path, nproc: int) -> dict:
+    """All cores, each process parses its own share of the lines; nothing is sent back."""
+    ctx = mp.get_context("fork")
+    t = time.perf_counter()
+    with ctx.Pool(nproc) as pool:
+        res = pool.map(_parse_share, [(str(path), r, nproc) for r in range(nproc)])
+    wall = time.perf_counter() - t
+    n = sum(r[0] for r in res)
+    return {
+        "processes": nproc,
+        "lines": n,
+        "parsed_ok": sum(r[1] for r in res),
+        "wall_s": round(wall, 3),
+        "molecules_per_s": round(n / wall, 1),
+    }
+
+
+class TreeRSS:
+    """Sample the RSS of a process and all its descendants; keep the peak."""
+
+    def __init__(self, pid: int, interval: float = 0.05):
+        import psutil
+
+        self.proc = psutil.Process(pid)
+        self.interval = interval
+        self.peak = 0
+        self.peak_processes = 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        import psutil
+
+        while not self._stop.is_set():
+            try:
+                procs = [self.proc] + self.proc.children(recursive=True)
+                total = 0
+                for p in procs:
+                    try:
+                        total += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+                if total > self.peak:
+                    self.peak, self.peak_processes = total, len(procs)
+            except psutil.Error:
+                pass
+            self._stop.wait(self.interval)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._t.join()
+        return self.peak
+
+
+def build_run_dir(run_dir: Path) -> Path:
+    """The runner's run-directory format (``model.keras`` + ``config.yaml``) for an untrained model."""
+    import keras
+
+    from sciarch.config import dump_config, load_config
+    from sciarch.pipeline import get_pipeline_class
+
+    cfg = load_config(CONFIG)
+    keras.utils.set_random_seed(cfg.seed)
+    pipe = get_pipeline_class(cfg.pipeline)(cfg, run_dir)
+    model = pipe.build_model()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model.save(run_dir / "model.keras")
+    (run_dir / "config.yaml").write_text(dump_config(cfg))
+    return run_dir
+
+
+def sciarch_command() -> list[str]:
+    exe = Path(sys.executable).with_name("sciarch")
+    return [str(exe)] if exe.is_file() else [sys.executable, "-m", "sciarch.screening.cli"]
+
+
+def run_screen(lib: Path, run_dir: Path, target: Path, out: Path, workers: int | None, extra: list[str]) -> dict:
+    cmd = [*sciarch_command(), "screen", "--model", str(run_dir), "--library", str(lib), "--target", str(target),
+           "--top", "100", "--out", str(out), "--no-progress", "--overwrite", *extra]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    mon = TreeRSS(p.pid)
+    stdout, stderr = p.communicate()
+    wall = time.perf_counter() - t
+    peak = mon.stop()
+    if p.returncode != 0:
+        raise RuntimeError(f"screen failed ({p.returncode}): {stderr.decode()[-3000:]}")
+    summary = json.loads((out / "summary.json").read_text())
+    return {
+        "command": " ".join(cmd[len(sciarch_command()) - 1 :]),
+        "lines": summary["counts"]["read"],
+        "scored": summary["counts"]["scored"],
+        "rejected": summary["counts"]["rejected"],
+        "wall_s_end_to_end": round(wall, 3),
+        "molecules_per_s_end_to_end": round(summary["counts"]["read"] / wall, 1),
+        "in_process_wall_s": summary["wall_time_s"],
+        "in_process_molecules_per_s": summary["molecules_per_s"],
+        "startup_s": round(wall - summary["wall_time_s"], 3),
+        "peak_rss_tree_mb": round(peak / 2**20, 1),
+        "workers": summary["workers"],
+        "main_process_timings_s": summary.get("timings_s"),
+    }
+
+
+def _save(path: Path, result: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--lines", type=int, default=220_000, help="library size for the throughput run (>= 200k)")
+    ap.add_argument("--model", type=Path, default=None, help="a trained run directory (default: build one)")
+    ap.add_argument("--workers", type=int, default=None, help="screen --workers (default: all cores)")
+    ap.add_argument("--no-memory", action="store_true", help="skip the 100k / 1M memory comparison")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `sciarch screen` options")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="screen_bench_"))
+    try:
+        ncpu = os.cpu_count() or 1
+        result: dict = {
+            "benchmark": "screen_throughput",
+            "machine": {
+                "cpu_count": ncpu,
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+                "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+            },
+        }
+        lib = tmp / f"zinc_x{args.lines}.smi.gz"
+        n = make_library(lib, args.lines)
+        result["library"] = {"source": str(ZINC.relative_to(ROOT)), "lines": n, "bytes": lib.stat().st_size}
+        run_dir = args.model or build_run_dir(tmp / "run")
+        target = tmp / "ABL1_E255K.fasta"
+        from sciarch.io.sequences import read_protein_fasta
+
+        seq = read_protein_fasta(DAVIS_FASTA)["ABL1(E255K)"]
+        target.write_text(f">ABL1(E255K)\n{seq}\n")
+        result["model"] = {"run_dir": str(run_dir) if args.model else f"built from {CONFIG.relative_to(ROOT)} (untrained)",
+                           "target": "ABL1(E255K)", "target_length": len(seq)}
+
+        parse1 = parse_only_rate(lib, ncpu)
+        print(f"parse-only: {parse1['molecules_per_s']:,.0f} molecules/s", flush=True)
+        screen = run_screen(lib, run_dir, target, tmp / "out", args.workers, args.extra)
+        print(f"screen: {screen['molecules_per_s_end_to_end']:,.0f} molecules/s end to end", flush=True)
+        parse2 = parse_only_rate(lib, ncpu)
+        print(f"parse-only again: {parse2['molecules_per_s']:,.0f} molecules/s", flush=True)
+        parse_rate = (parse1["molecules_per_s"] + parse2["molecules_per_s"]) / 2
+        result["parse_only"] = {"before_screen": parse1, "after_screen": parse2, "molecules_per_s_mean": round(parse_rate, 1)}
+        result["screen"] = screen
+        ratio = screen["molecules_per_s_end_to_end"] / parse_rate
+        result["ratio_screen_to_parse_only"] = round(ratio, 3)
+        result["target_ratio"] = 0.5
+        result["meets_throughput_target"] = ratio >= 0.5
+        _save(args.out, result)
+        result["peers_measured_on_this_machine_per_issue"] = {"chemprop_2.3.1_predict": 728, "DeepPurpose_virtual_screening": 116}
+        if not args.no_memory:
+            mem = {}
+            for m in (100_000, 1_000_000):
+                lib_m = tmp / f"zinc_x{m}.smi.gz"
+                make_library(lib_m, m)
+                r = run_screen(lib_m, run_dir, target, tmp / f"out_{m}", args.workers, args.extra)
+                mem[str(m)] = {k: r[k] for k in ("lines", "peak_rss_tree_mb", "wall_s_end_to_end", "molecules_per_s_end_to_end")}
+                print(f"memory {m:,} lines: peak RSS {r['peak_rss_tree_mb']:,.0f} MB", flush=True)
+                result["memory"] = mem
+                _save(args.out, result)
+                lib_m.unlink()
+                shutil.rmtree(tmp / f"out_{m}", ignore_errors=True)
+            growth = mem["1000000"]["peak_rss_tree_mb"] / mem["100000"]["peak_rss_tree_mb"] - 1
+            result["memory"] = {**mem, "growth_1m_vs_100k": round(growth, 4), "target_growth": 0.10,
+                                "meets_memory_target": growth <= 0.10}
+        result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        _save(args.out, result)
+        print(json.dumps(result, indent=2))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
