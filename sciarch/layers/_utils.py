@@ -51,7 +51,13 @@ def make_normalization(kind, name):
     if kind is None:
         return None
     if kind == "batch":
-        return keras.layers.BatchNormalization(name=name)
+        # synchronized=True: under tf.distribute (MirroredStrategy) the batch statistics are
+        # all-reduced over replicas. Without it Keras 3 keeps per-replica moving statistics
+        # (aggregation "none") that drift apart, so inference differs between replicas.
+        # Outside a strategy it is the plain layer.
+        return keras.layers.BatchNormalization(
+            synchronized=keras.backend.backend() == "tensorflow", name=name
+        )
     if kind == "layer":
         return keras.layers.LayerNormalization(name=name)
     if kind == "instance":
