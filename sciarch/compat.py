@@ -13,10 +13,11 @@ keras-team/keras#20585 (MultiWorkerMirroredStrategy ``fit`` under Keras 3):
    under multi-worker collectives; for the scalar logs of ``fit`` that raises (axis 0
    of a scalar). The shim uses ``axis=None`` for scalars.
 
-``tests/sciarch/test_multiworker.py`` runs a 2-worker fit without these shims
-(``SCIARCH_DISABLE_COMPAT=1``) and
-expects it to fail: when it starts passing, upstream has fixed the issue and the
-shims can go.
+``tests/sciarch/test_multiworker.py`` runs a 2-worker fit without the shims
+(``SCIARCH_DISABLE_COMPAT=1``) and expects it to fail with their symptoms; when it
+starts passing, upstream has fixed the issue and the shims can go. The slow-marked
+variant disables one shim at a time (``SCIARCH_DISABLE_COMPAT=symbolic_build`` or
+``=reduce_per_replica``) to tell which of the two is still needed.
 """
 
 from __future__ import annotations
@@ -27,20 +28,34 @@ import os
 import tensorflow as tf
 
 _installed = False
+_active: set[str] = set()
 
-#: set to 1 to run without the shims (used by the test that watches for the upstream fix)
+#: ``1``/``all`` runs without the shims; a comma list (``symbolic_build``,
+#: ``reduce_per_replica``) leaves out those only. For the tests that watch the upstream fix.
 DISABLE_ENV = "SCIARCH_DISABLE_COMPAT"
+SHIMS = ("symbolic_build", "reduce_per_replica")
 
 
-def disabled() -> bool:
-    return os.environ.get(DISABLE_ENV, "").strip().lower() in ("1", "true", "yes")
+def disabled() -> set[str]:
+    """The shims switched off through ``SCIARCH_DISABLE_COMPAT``."""
+    raw = os.environ.get(DISABLE_ENV, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return set()
+    if raw in ("1", "true", "yes", "all"):
+        return set(SHIMS)
+    names = {n.strip() for n in raw.split(",") if n.strip()}
+    unknown = names - set(SHIMS)
+    if unknown:
+        raise ValueError(f"{DISABLE_ENV}: unknown shim(s) {sorted(unknown)} (known: {', '.join(SHIMS)}, all)")
+    return names
 
 
 def install() -> None:
-    """Install the shims (idempotent; a no-op when ``SCIARCH_DISABLE_COMPAT=1``)."""
+    """Install the shims (idempotent; ``SCIARCH_DISABLE_COMPAT`` leaves some or all out)."""
     global _installed
-    if _installed or disabled():
+    if _installed:
         return
+    off = disabled()
     from keras import tree
     from keras.src.backend.tensorflow import trainer as tf_trainer
 
@@ -74,10 +89,19 @@ def install() -> None:
             return tree.map_structure(_reduce, values)
         return original_reduce(values, strategy, reduction)
 
-    tf_trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
-    tf_trainer.reduce_per_replica = reduce_per_replica
+    if "symbolic_build" not in off:
+        tf_trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
+    if "reduce_per_replica" not in off:
+        tf_trainer.reduce_per_replica = reduce_per_replica
+    _active.update(set(SHIMS) - off)
     _installed = True
 
 
 def installed() -> bool:
+    """Whether :func:`install` ran (see :func:`active` for the shims it put in place)."""
     return _installed
+
+
+def active() -> set[str]:
+    """The shims in place in this process."""
+    return set(_active)

@@ -84,7 +84,7 @@ def test_mirrored_over_logical_cpus_and_input_split():
     assert s["auto_name"] == "mirrored"  # auto with logical_cpu_devices=2
     assert s["class"] == "MirroredStrategy" and s["replicas"] == 2
     assert [d.rsplit("/", 1)[-1] for d in s["devices"]] == ["device:CPU:0", "device:CPU:1"]
-    assert s["compat_installed"] is True
+    assert s["compat_installed"] is True and s["compat_active"] == ["reduce_per_replica", "symbolic_build"]
     assert s["mirrored_again_replicas"] == 2  # asking again for the same split is fine
     assert "must be set before TensorFlow initialises its devices (already initialised with 2)" in s["late_logical_error"]
     # inputs: one pipeline on one worker, per-replica batches of 32 / 2, consecutive

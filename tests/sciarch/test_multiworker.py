@@ -27,8 +27,10 @@ SMALL = ["--set", "data.n_train=128", "--set", "data.n_validation=64", "--set", 
 # what Keras 3.15 does without the shims (keras-team/keras#20585):
 #   _maybe_symbolic_build: strategy.reduce("MEAN", <dict of PerReplica>, axis=None) under collectives
 #   reduce_per_replica:    strategy.reduce("MEAN", <scalar log>, axis=0)
-KNOWN_FAILURES = ("with an unsupported type (<class 'dict'>) to a Tensor",
-                  "Invalid reduction dimension 0 for input with 0 dimensions")
+SYMPTOMS = {
+    "symbolic_build": "with an unsupported type (<class 'dict'>) to a Tensor",
+    "reduce_per_replica": "Invalid reduction dimension 0 for input with 0 dimensions",
+}
 
 
 def free_ports(n: int) -> list[int]:
@@ -102,16 +104,41 @@ def test_two_workers_fit_and_end_with_identical_weights(tmp_path):
     assert not (out / "_worker_1" / "history.csv").exists()
 
 
+def _expect_upstream_failure(results, disabled: str, symptoms: list[str]):
+    if all(r.returncode == 0 for r in results):
+        pytest.fail(
+            f"a 2-worker MultiWorkerMirroredStrategy fit now succeeds with SCIARCH_DISABLE_COMPAT={disabled}: "
+            "upstream fixed keras-team/keras#20585 -- delete those shims from sciarch/compat.py (and this check)"
+        )
+    logs = "\n".join(r.stdout for r in results)
+    assert any(sig in logs for sig in symptoms), (
+        f"the 2-worker fit with SCIARCH_DISABLE_COMPAT={disabled} failed, but not with the known "
+        "keras-team/keras#20585 symptoms:\n" + logs[-4000:]
+    )
+
+
 def test_two_workers_without_compat_shims_still_fail(tmp_path):
     """Watches keras-team/keras#20585: when this starts failing, remove sciarch/compat.py's shims."""
     results = run_two_workers(tmp_path / "run", tmp_path, {"SCIARCH_DISABLE_COMPAT": "1"})
-    if all(r.returncode == 0 for r in results):
-        pytest.fail(
-            "a 2-worker MultiWorkerMirroredStrategy fit now succeeds WITHOUT sciarch.compat: upstream fixed "
-            "keras-team/keras#20585 -- delete the shims in sciarch/compat.py and this test"
-        )
-    logs = "\n".join(r.stdout for r in results)
-    assert any(sig in logs for sig in KNOWN_FAILURES), (
-        "the 2-worker fit without shims failed, but not with the known keras-team/keras#20585 symptoms:\n"
-        + logs[-4000:]
-    )
+    _expect_upstream_failure(results, "1", list(SYMPTOMS.values()))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shim", sorted(SYMPTOMS))
+def test_each_compat_shim_is_still_needed(tmp_path, shim):
+    """One shim left out at a time: tells which of the two upstream still needs."""
+    results = run_two_workers(tmp_path / "run", tmp_path, {"SCIARCH_DISABLE_COMPAT": shim})
+    _expect_upstream_failure(results, shim, [SYMPTOMS[shim]])
+
+
+def test_disable_switch_parsing(monkeypatch):
+    from sciarch import compat
+
+    for raw, want in [("", set()), ("0", set()), ("1", set(compat.SHIMS)), ("all", set(compat.SHIMS)),
+                      ("reduce_per_replica", {"reduce_per_replica"}),
+                      ("symbolic_build, reduce_per_replica", set(compat.SHIMS))]:
+        monkeypatch.setenv("SCIARCH_DISABLE_COMPAT", raw)
+        assert compat.disabled() == want, raw
+    monkeypatch.setenv("SCIARCH_DISABLE_COMPAT", "symbolic")
+    with pytest.raises(ValueError, match="unknown shim"):
+        compat.disabled()

@@ -129,6 +129,7 @@ def strategy_checks(strategy) -> dict:
         "replicas": strategy.num_replicas_in_sync,
         "devices": list(strategy.extended.worker_devices),
         "compat_installed": compat.installed(),
+        "compat_active": sorted(compat.active()),
         "auto_name": strategy_name(DistributeConfig(strategy="auto", logical_cpu_devices=2)),
     }
     again = make_strategy(DistributeConfig(strategy="mirrored", logical_cpu_devices=2))
