@@ -64,8 +64,14 @@ def build_window_model(
     key_dim: int = 16,
     centre_radius: int = 12,
     hidden: int = 64,
+    linear_radius: int = 40,
 ) -> keras.Model:
-    """Window classifier ``[B, width, 4] -> [B, 3]`` (neither, acceptor, donor)."""
+    """Window classifier ``[B, width, 4] -> [B, 3]`` (neither, acceptor, donor).
+
+    ``linear_radius > 0`` adds a linear read-out of the one-hot bases within that many nt
+    of the junction straight to the logits (a learned position-specific scoring matrix,
+    "wide and deep"): it learns fast from few examples, the deep path adds the rest.
+    """
     if width < 2 * centre_radius + 2:
         raise ValueError(f"width {width} is too small for centre_radius {centre_radius}")
     inp = keras.Input((width, 4), name="sequence")
@@ -82,7 +88,13 @@ def build_window_model(
     z = keras.layers.Concatenate(name="features")([pooled, centre])
     z = keras.layers.Dropout(dropout, name="head_dropout")(z)
     z = keras.layers.Dense(hidden, activation="relu", name="head_hidden")(z)
-    out = keras.layers.Dense(3, activation="softmax", name="splice_class")(z)
+    logits = keras.layers.Dense(3, name="deep_logits")(z)
+    if linear_radius > 0:
+        r = min(linear_radius, h, width - h)
+        lin = keras.layers.Cropping1D((h - r, width - h - r), name="linear_window")(inp)
+        lin = keras.layers.Dense(3, name="linear_logits")(keras.layers.Flatten(name="linear_flat")(lin))
+        logits = keras.layers.Add(name="logits")([logits, lin])
+    out = keras.layers.Activation("softmax", name="splice_class")(logits)
     return keras.Model(inp, out, name="splice_window_net")
 
 

@@ -105,6 +105,7 @@ class GenomicsModelConfig(Section):
     attention_window: int | None = Field(65, ge=1, description="nucleotide mode: local attention width; None = global")
     centre_radius: int = Field(12, ge=1, description="window mode: central positions fed to the head directly")
     hidden: int = Field(64, ge=1)
+    linear_radius: int = Field(40, ge=0, description="window mode: linear read-out of bases within this radius")
 
 
 class GenomicsConfig(PipelineConfig):
@@ -310,7 +311,8 @@ class GenomicsPipeline(Pipeline):
                       num_layers=m.num_layers, dilation_base=m.dilation_base, dropout=m.dropout, rnn=m.rnn,
                       rnn_units=m.rnn_units, attention_heads=m.attention_heads, key_dim=m.key_dim)
         if d.mode == "window":
-            return build_window_model(d.context, pool=m.pool, centre_radius=m.centre_radius, hidden=m.hidden, **common)
+            return build_window_model(d.context, pool=m.pool, centre_radius=m.centre_radius, hidden=m.hidden,
+                                      linear_radius=m.linear_radius, **common)
         return build_nucleotide_model(d.context, attention_window=m.attention_window, **common)
 
     def build_metrics(self):
@@ -319,6 +321,28 @@ class GenomicsPipeline(Pipeline):
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
     # ------------------------------------------------------------------ scoring
+    def predict(self, model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        """``model(x)`` in fixed-size batches through one traced function per model (the
+        last batch is padded, so nothing is retraced across calls)."""
+        import tensorflow as tf
+
+        fn = getattr(model, "_sciarch_predict_fn", None)
+        if fn is None:
+            fn = tf.function(lambda t: model(t, training=False), reduce_retracing=True)
+            model._sciarch_predict_fn = fn
+        n = len(x)
+        if n == 0:
+            return np.zeros((0,) + tuple(model.output_shape[1:]), np.float32)
+        bs = min(batch_size, n) if n < batch_size else batch_size
+        out = []
+        for a in range(0, n, bs):
+            xb = x[a : a + bs]
+            m = len(xb)
+            if m < bs:
+                xb = np.concatenate([xb, np.zeros((bs - m,) + xb.shape[1:], xb.dtype)])
+            out.append(np.asarray(fn(tf.constant(xb, tf.float32)))[:m])
+        return np.concatenate(out)
+
     def window_probs(self, model, windows: list[str]) -> np.ndarray:
         """Class probabilities ``[n, 3]`` for transcript-sense windows (junction at centre)."""
         if not windows:
@@ -327,14 +351,14 @@ class GenomicsPipeline(Pipeline):
             out = []
             for a in range(0, len(windows), 4096):
                 x = D.encode(windows[a : a + 4096], self.config.data.context).astype(np.float32)
-                out.append(model.predict(x, batch_size=512, verbose=0))
+                out.append(self.predict(model, x, 512))
             return np.concatenate(out)
         # nucleotide model: read the junction's exon bases from a per-position prediction
         ctx = self.config.data.context
         W = len(windows[0])
         h = W // 2
         x = D.encode([D.pad_slice(w, -(ctx // 2), W + ctx // 2) for w in windows], W + ctx).astype(np.float32)
-        p = model.predict(x, batch_size=64, verbose=0)
+        p = self.predict(model, x, 64)
         acc, don = p[:, h, 1], p[:, h - 1, 2]
         return np.stack([1 - np.maximum(acc, don), acc, don], 1)
 
@@ -357,7 +381,7 @@ class GenomicsPipeline(Pipeline):
                     wins = [tseq[j - h : j - h + W] if j - h >= 0 and j - h + W <= len(tseq)
                             else D.pad_slice(tseq, j - h, j - h + W) for j in junction]
                     x = D.encode(wins, W).astype(np.float32)
-                    probs[tt, cls] = model.predict(x, batch_size=1024, verbose=0)[:, cls]
+                    probs[tt, cls] = self.predict(model, x, 1024)[:, cls]
             return probs
         ctx, B = d.context, d.block
         need = ctx // 2
@@ -365,7 +389,7 @@ class GenomicsPipeline(Pipeline):
         starts = list(range(0, length, B))
         for a in range(0, len(starts), 16):
             xs = [D.pad_slice(src, s, s + B + ctx) for s in starts[a : a + 16]]
-            p = model.predict(D.encode(xs, B + ctx).astype(np.float32), batch_size=16, verbose=0)
+            p = self.predict(model, D.encode(xs, B + ctx).astype(np.float32), 16)
             for s, pp in zip(starts[a : a + 16], p):
                 n = min(B, length - s)
                 probs[s : s + n] = pp[:n]

@@ -113,7 +113,7 @@ def write_report_figures(pipe, model, out_dir: Path, dpi: int = 110) -> list[Pat
         return np.concatenate([pad, x, pad], axis=1)
 
     def donor_score(x):
-        p = model.predict(full_input(x), batch_size=256, verbose=0)
+        p = pipe.predict(model, full_input(x), 256)
         return p[:, D.DONOR] if mode == "window" else p[:, h - 1, D.DONOR]
 
     # ---- attention weights over the example

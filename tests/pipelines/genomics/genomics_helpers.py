@@ -14,7 +14,7 @@ MARGIN = 3_000
 
 TINY_MODEL = {"filters": 8, "num_layers": 2, "kernel_size": 3, "stem_kernel": 7, "rnn": "gru", "rnn_units": 8,
               "attention_heads": 1, "key_dim": 8, "hidden": 16, "pool": 2, "centre_radius": 8,
-              "attention_window": 17}
+              "attention_window": 17, "linear_radius": 40}
 
 
 def chr2_sequence() -> str:
@@ -47,4 +47,5 @@ def make_pipeline(root: Path, run_dir=None, **data):
     if raw["data"].get("mode") == "nucleotide":
         raw["model"].pop("pool")
         raw["model"].pop("centre_radius")
+        raw["model"].pop("linear_radius")
     return GenomicsPipeline(validate(raw, GenomicsPipeline.config_cls), run_dir)
