@@ -357,7 +357,10 @@ class WindowedAttention(keras.layers.Layer):
         logits = ops.stack(logits, axis=-1)  # [B, T, H, W]
         key_valid = ops.stack(key_valid, axis=-1)  # [B, T, W]
         key_valid = ops.expand_dims(ops.not_equal(key_valid, 0), 2)  # [B, T, 1, W]
-        weights = masked_softmax(logits, key_valid)
+        if h == 0:  # window of one: each position attends to itself (when valid)
+            weights = ops.broadcast_to(ops.cast(key_valid, logits.dtype), ops.shape(logits))
+        else:
+            weights = masked_softmax(logits, key_valid)
         out = 0.0
         for o in range(2 * h + 1):
             out = out + ops.expand_dims(weights[..., o], -1) * v_pad[:, o : o + length]
