@@ -66,8 +66,10 @@ def _agg(runs: list[dict]) -> dict:
         if v:
             out[k] = round(float(np.mean(v)), 5)
             out[k + "_sd"] = round(float(np.std(v)), 5)
-    v = [r["validation"]["auc"] for r in runs]
-    out["val_auc"] = round(float(np.mean(v)), 5)
+    for k in ("auc", "weighted_fnr", "zone_gap"):
+        v = [r["validation"][k] for r in runs if "validation" in r and k in r["validation"]]
+        if v:
+            out["val_" + k] = round(float(np.mean(v)), 5)
     return out
 
 
@@ -95,71 +97,89 @@ def main(argv=None) -> int:
     report = {"benchmark": "ecorisk", "seeds": args.seeds, "datasets": {}}
     for ds in args.datasets:
         cfg = load_config(CONFIGS[ds], pipeline="ecorisk")
-        pipe = EcoRiskPipeline(cfg)
-        td, sp, x = pipe.table()
         lam = dict(cfg.loss.params)
-        sweep = args.sweep if args.sweep is not None else [0.0, lam.get("lambda_fair", 0.0) / 4,
-                                                           lam.get("lambda_fair", 0.0) / 2,
-                                                           lam.get("lambda_fair", 0.0),
-                                                           2 * lam.get("lambda_fair", 0.0)]
+        lf0 = float(lam.get("lambda_fair", 0.0))
+        sweep = args.sweep if args.sweep is not None else sorted({0.0, lf0 / 10, lf0 / 3, lf0, 3 * lf0})
+        # a fixed test region (the island hold-out) keeps its split; block hold-outs draw a
+        # different set of held-out blocks per seed (spatial cross-validation)
+        vary_split = cfg.data.test_region is None
+
+        def pipeline_for(seed):
+            c = cfg.model_copy(deep=True)
+            if vary_split:
+                c.data.split_seed = seed
+            return EcoRiskPipeline(c)
+
         entry = {"config": str(CONFIGS[ds].relative_to(ROOT)), "anchors": ANCHORS[ds],
-                 "split": {s: int((sp == i).sum()) for i, s in enumerate(pipe.splits)},
-                 "dropped_records": td.dropped, "importance": cfg.data.importance, "zone": cfg.data.zone,
-                 "zone_names": td.zone_names if len(td.zone_names) <= 12 else f"{len(td.zone_names)} zones",
-                 "loss_params": lam, "epochs": cfg.train.epochs, "batch_size": cfg.train.batch_size}
-        # -- logistic baselines (raw and log-transformed inputs)
-        xtr, ttr, _, _ = pipe.split_arrays("train")
-        for name, log_d in (("logistic_raw", False), ("logistic_log", True)):
-            key = f"{ds}/{name}"
-            if key not in done:
-                c2 = cfg.model_copy(deep=True)
-                c2.data.log_distances = log_d
-                p2 = EcoRiskPipeline(c2)
-                xtr2, ttr2, _, _ = p2.split_arrays("train")
-                clf = fit_logistic(xtr2, ttr2)
-                res = {}
-                for split in ("validation", "test"):
-                    xs, ts, imps, zs = p2.split_arrays(split)
-                    res[split] = _short(risk_metrics(ts, clf.predict_proba(xs)[:, 1], imps, zs, td.zone_names,
-                                                     cfg.data.threshold))
-                store(key, res)
-            print(f"[{time.time() - t_all:6.0f}s] {key}: test AUC {done[key]['test']['auc']:.4f}", flush=True)
-        last = f"{ds}/last_year_only"
-        if ds == "amazon_grid" and last not in done:
-            i = td.names.index("def_1_ly")
-            _, ts, imps, zs = pipe.split_arrays("test")
-            store(last, {"test": _short(risk_metrics(ts, td.features[sp == 2][:, i], imps, zs, td.zone_names))})
-        entry["logistic"] = done[f"{ds}/logistic_log" if cfg.data.log_distances else f"{ds}/logistic_raw"]["test"]
-        entry["logistic_raw"] = done[f"{ds}/logistic_raw"]["test"]
-        entry["logistic_log"] = done[f"{ds}/logistic_log"]["test"]
-        if last in done:
-            entry["last_year_only"] = done[last]["test"]
-
-        # -- neural models: BCE and composite, several seeds; then the λ_fair sweep
-        def run(tag, loss_name, seed, **params):
-            key = f"{ds}/{tag}/seed{seed}"
-            if key in done:
-                return done[key]
-            t0 = time.time()
-            model = fit_with_loss(pipe, loss_name, seed=seed, **params)
-            res = {"train_s": round(time.time() - t0, 1)}
-            for split in ("validation", "test"):
-                res[split] = _short(pipe.evaluate(model, split))
-            store(key, res)
-            print(f"[{time.time() - t_all:6.0f}s] {key}: test AUC {res['test']['auc']:.4f} "
-                  f"wFNR {res['test']['weighted_fnr']:.4f} gap {res['test']['zone_gap']:.4f} "
-                  f"({res['train_s']}s)", flush=True)
-            return res
-
+                 "test_split": ("test_region " + str(cfg.data.test_region)) if not vary_split else
+                 f"{cfg.data.test_fraction:.0%} of the spatial blocks, a different draw per seed (split_seed = seed)",
+                 "importance": cfg.data.importance, "zone": cfg.data.zone, "loss_params": lam,
+                 "epochs": cfg.train.epochs, "batch_size": cfg.train.batch_size, "folds": []}
         seeds = list(range(args.seeds))
-        bce = [run("bce", "binary_crossentropy", s) for s in seeds]
-        comp = [run("composite", "ecological_fairness", s) for s in seeds]
-        entry["bce"] = _agg(bce)
-        entry["composite"] = _agg(comp)
+        logs = {"logistic_raw": [], "logistic_log": [], "bce": [], "composite": [], "last_year_only": []}
+        for seed in seeds:
+            pipe = pipeline_for(seed)
+            td, sp, x = pipe.table()
+            fold = {"seed": seed, "split": {s: int((sp == i).sum()) for i, s in enumerate(pipe.splits)},
+                    "dropped_records": td.dropped,
+                    "zone_names": td.zone_names if len(td.zone_names) <= 12 else f"{len(td.zone_names)} zones"}
+            for name, log_d in (("logistic_raw", False), ("logistic_log", True)):
+                key = f"{ds}/{name}/seed{seed}"
+                if key not in done:
+                    c2 = pipe.config.model_copy(deep=True)
+                    c2.data.log_distances = log_d
+                    p2 = EcoRiskPipeline(c2)
+                    xtr2, ttr2, _, _ = p2.split_arrays("train")
+                    clf = fit_logistic(xtr2, ttr2)
+                    res = {}
+                    for split in ("validation", "test"):
+                        xs, ts, imps, zs = p2.split_arrays(split)
+                        res[split] = _short(risk_metrics(ts, clf.predict_proba(xs)[:, 1], imps, zs, td.zone_names,
+                                                         cfg.data.threshold))
+                    store(key, res)
+                logs[name].append(done[key])
+                print(f"[{time.time() - t_all:6.0f}s] {key}: test AUC {done[key]['test']['auc']:.4f}", flush=True)
+            if ds == "amazon_grid":
+                key = f"{ds}/last_year_only/seed{seed}"
+                if key not in done:
+                    i = td.names.index("def_1_ly")
+                    res = {}
+                    for split in ("validation", "test"):
+                        _, ts, imps, zs = pipe.split_arrays(split)
+                        res[split] = _short(risk_metrics(ts, td.features[sp == pipe.splits.index(split)][:, i],
+                                                         imps, zs, td.zone_names))
+                    store(key, res)
+                logs["last_year_only"].append(done[key])
+
+            def run(tag, loss_name, **params):
+                key = f"{ds}/{tag}/seed{seed}"
+                if key in done:
+                    return done[key]
+                t0 = time.time()
+                model = fit_with_loss(pipe, loss_name, seed=seed, **params)
+                res = {"train_s": round(time.time() - t0, 1)}
+                for split in ("validation", "test"):
+                    res[split] = _short(pipe.evaluate(model, split))
+                store(key, res)
+                print(f"[{time.time() - t_all:6.0f}s] {key}: test AUC {res['test']['auc']:.4f} "
+                      f"wFNR {res['test']['weighted_fnr']:.4f} gap {res['test']['zone_gap']:.4f} "
+                      f"| val AUC {res['validation']['auc']:.4f} gap {res['validation']['zone_gap']:.4f} "
+                      f"({res['train_s']}s)", flush=True)
+                return res
+
+            logs["bce"].append(run("bce", "binary_crossentropy"))
+            logs["composite"].append(run("composite", "ecological_fairness"))
+            fold["sweep"] = [{"lambda_fair": lf, **run(f"sweep_lf{lf:g}", "ecological_fairness", lambda_fair=lf)}
+                             for lf in sweep]
+            entry["folds"].append(fold)
+        for name, runs in logs.items():
+            if runs:
+                entry[name] = _agg(runs)
+        entry["logistic"] = entry["logistic_log"] if cfg.data.log_distances else entry["logistic_raw"]
         curve = []
-        for lf in sweep:
-            r = [run(f"sweep_lf{lf:g}", "ecological_fairness", s, lambda_fair=lf) for s in seeds[:1]]
-            curve.append({"lambda_fair": lf, "lambda_eco": lam.get("lambda_eco", 1.0), **_agg(r)})
+        for j, lf in enumerate(sweep):
+            runs = [f["sweep"][j] for f in entry["folds"]]
+            curve.append({"lambda_fair": lf, "lambda_eco": lam.get("lambda_eco", 1.0), **_agg(runs)})
         entry["tradeoff_lambda_fair"] = curve
         b, c, lg = entry["bce"], entry["composite"], entry["logistic"]
         entry["targets"] = {

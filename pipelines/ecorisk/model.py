@@ -1,12 +1,13 @@
 """Risk models built from ``sciarch.layers``.
 
 * :func:`build_tabular_model` -- per-record risk for the sample points and the Amazon grid:
-  a residual MLP. Each hidden block is a :class:`sciarch.layers.ResidualBlock` with kernel
+  a residual MLP (its logit is added to a linear, logistic-regression path). Each hidden block is a :class:`sciarch.layers.ResidualBlock` with kernel
   size 1 applied to the record seen as a length-1 sequence (a residual Dense block with
   layer normalisation), then a sigmoid head.
 * :func:`build_fcn_model` -- per-pixel risk map for the rasters: a 1x1 stem, a stack of
   dilated 2-D :class:`ResidualBlock` s (receptive field grows with the dilations), a
-  :class:`DepthwiseSeparableBlock` and a 1x1 sigmoid head. Fully convolutional: it is
+  :class:`DepthwiseSeparableBlock` and a 1x1 head; its logit is added to a per-pixel
+  linear (logistic) path whose bias starts at the log-odds of the training prior. Fully convolutional: it is
   trained on patches and applied to a whole raster of any size.
 
 Both output probabilities (``float32``) of the same shape as the target (``[B, 1]`` or
@@ -28,15 +29,23 @@ from sciarch.layers.residual import ResidualBlock
 from sciarch.layers.separable import DepthwiseSeparableBlock
 
 
+def _prior_logit(prior):
+    if prior is None:
+        return 0.0
+    prior = float(np.clip(prior, 1e-4, 1 - 1e-4))
+    return float(np.log(prior / (1 - prior)))
+
+
 def build_tabular_model(num_features: int, hidden: int = 64, depth: int = 2, dropout: float = 0.1,
-                        name: str = "ecorisk_tabular") -> keras.Model:
-    """Residual MLP ``[B, F] -> [B, 1]`` risk.
+                        prior: float | None = None, name: str = "ecorisk_tabular") -> keras.Model:
+    """Residual MLP ``[B, F] -> [B, 1]`` risk, plus a linear (logistic) path to the logit.
 
     Args:
         num_features: input width F.
         hidden: width of the hidden blocks.
         depth: number of residual blocks.
         dropout: dropout inside each block.
+        prior: training share of positives; the logit bias starts at ``log(prior / (1 - prior))``.
     """
     inp = keras.Input((num_features,), name="features")
     h = keras.layers.Reshape((1, num_features), name="as_sequence")(inp)
@@ -44,13 +53,18 @@ def build_tabular_model(num_features: int, hidden: int = 64, depth: int = 2, dro
         h = ResidualBlock(hidden, kernel_size=1, rank=1, activation="gelu", normalization="layer",
                           dropout=dropout, name=f"block{i}")(h)
     h = keras.layers.Flatten(name="flatten")(h)
-    out = keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="risk")(h)
+    deep = keras.layers.Dense(1, use_bias=False, name="deep_logit")(h)
+    linear = keras.layers.Dense(1, bias_initializer=keras.initializers.Constant(_prior_logit(prior)),
+                                name="linear_logit")(inp)
+    logit = keras.layers.Add(name="logit")([deep, linear])
+    out = keras.layers.Activation("sigmoid", dtype="float32", name="risk")(logit)
     return keras.Model(inp, out, name=name)
 
 
 def build_fcn_model(num_features: int, filters: int = 32, dilations=(1, 2, 4), normalization: str | None = "batch",
-                    dropout: float = 0.0, name: str = "ecorisk_fcn") -> keras.Model:
-    """Fully-convolutional ``[B, H, W, F] -> [B, H, W, 1]`` risk map.
+                    dropout: float = 0.0, prior: float | None = None, name: str = "ecorisk_fcn") -> keras.Model:
+    """Fully-convolutional ``[B, H, W, F] -> [B, H, W, 1]`` risk map, plus a per-pixel linear
+    (logistic) path to the logit.
 
     Args:
         num_features: input channels F.
@@ -58,6 +72,7 @@ def build_fcn_model(num_features: int, filters: int = 32, dilations=(1, 2, 4), n
         dilations: one ResidualBlock (3x3 kernels) per entry, with that dilation rate.
         normalization: "batch", "layer", "instance" or None inside the blocks.
         dropout: dropout inside the residual blocks.
+        prior: training share of positive pixels; the logit bias starts at its log-odds.
     """
     inp = keras.Input((None, None, num_features), name="layers")
     h = keras.layers.Conv2D(filters, 1, activation="relu", name="stem")(inp)
@@ -65,7 +80,11 @@ def build_fcn_model(num_features: int, filters: int = 32, dilations=(1, 2, 4), n
         h = ResidualBlock(filters, kernel_size=3, dilation_rate=int(d), rank=2, activation="relu",
                           normalization=normalization, dropout=dropout, name=f"res{i}_d{d}")(h)
     h = DepthwiseSeparableBlock(filters, kernel_size=3, rank=2, normalization=normalization, name="sep")(h)
-    out = keras.layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="risk")(h)
+    deep = keras.layers.Conv2D(1, 1, use_bias=False, name="deep_logit")(h)
+    linear = keras.layers.Conv2D(1, 1, bias_initializer=keras.initializers.Constant(_prior_logit(prior)),
+                                 name="linear_logit")(inp)
+    logit = keras.layers.Add(name="logit")([deep, linear])
+    out = keras.layers.Activation("sigmoid", dtype="float32", name="risk")(logit)
     return keras.Model(inp, out, name=name)
 
 

@@ -86,7 +86,8 @@ class EcoRiskModel(Section):
     dropout: float = Field(0.1, ge=0, lt=1)
     filters: int = Field(32, ge=1)
     dilations: list[int] = Field(default_factory=lambda: [1, 2, 4])
-    normalization: Literal["batch", "layer", "instance", "none"] = "batch"
+    normalization: Literal["batch", "layer", "instance", "none"] = Field(
+        "layer", description="inside the FCN blocks ('layer' has no running statistics to settle)")
     baselines: list[Literal["logistic", "bce"]] = Field(default_factory=lambda: ["logistic", "bce"],
                                                         description="comparisons trained in report()")
 
@@ -188,10 +189,12 @@ class EcoRiskPipeline(Pipeline):
         from pipelines.ecorisk.model import build_fcn_model, build_tabular_model
 
         mc = self.config.model
+        prior = float(np.mean(self.split_arrays("train")[1]))
         if self.model_kind() == "fcn":
             return build_fcn_model(len(self.raster().feature_names), mc.filters, tuple(mc.dilations),
-                                   None if mc.normalization == "none" else mc.normalization, mc.dropout)
-        return build_tabular_model(self._x_width(), mc.hidden, mc.depth, mc.dropout)
+                                   None if mc.normalization == "none" else mc.normalization, mc.dropout,
+                                   prior=prior)
+        return build_tabular_model(self._x_width(), mc.hidden, mc.depth, mc.dropout, prior=prior)
 
     def _x_width(self) -> int:
         return self.table()[2].shape[1]

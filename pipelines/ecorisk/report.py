@@ -2,8 +2,9 @@
 
 Writes into the run directory:
 
-* ``comparison.json`` -- test-split metrics of the trained model, a plain-BCE twin (same
-  architecture, data, optimiser and epochs) and a scikit-learn logistic regression;
+* ``comparison.json`` / ``comparison.png`` -- test-split metrics of the trained model, a
+  plain-BCE twin (same architecture, data, optimiser and epochs) and a scikit-learn
+  logistic regression;
 * ``risk_map.tif`` -- the predicted risk on the input grid (rasters: the stacked grid;
   sample points: the model applied to the raster layers at ``data.map_scale``; Amazon:
   the 0.225 deg cell lattice in SIRGAS 2000), with the grid's CRS and transform and
@@ -49,9 +50,8 @@ def write_report(pipe, out: Path, model, metrics: dict) -> list[Path]:
     if "logistic" in cfg.model.baselines:
         preds["logistic regression"] = pipe.baseline_logistic("test")
     comparison = {name: risk_metrics(t, p, imp, z, zone_names, cfg.data.threshold) for name, p in preds.items()}
-    cpath = out / "comparison.json"
-    cpath.write_text(json.dumps({"split": "test", "models": comparison}, indent=2))
-    files.append(cpath)
+    (out / "comparison.json").write_text(json.dumps({"split": "test", "models": comparison}, indent=2))
+    files.append(plot_comparison(comparison, out / "comparison.png", dpi))
 
     # ---- risk map (GeoTIFF on the input grid + PNG)
     try:
@@ -88,9 +88,8 @@ def write_risk_map(pipe, model, out: Path, dpi: int) -> list[Path]:
     else:
         risk, grid, valid = amazon_cell_map(pipe, model)
         title = "deforestation risk, latest labelled year (25 km cells)"
-    tif = write_geotiff(out / "risk_map.tif", np.where(valid, risk, NODATA), grid, nodata=NODATA, valid=valid)
-    png = plot_map(np.where(valid, risk, np.nan), out / "risk_map.png", title, dpi)
-    return [tif, png]
+    write_geotiff(out / "risk_map.tif", np.where(valid, risk, NODATA), grid, nodata=NODATA, valid=valid)
+    return [plot_map(np.where(valid, risk, np.nan), out / "risk_map.png", title, dpi)]
 
 
 def points_model_map(pipe, model):
@@ -148,6 +147,22 @@ def plot_map(risk: np.ndarray, path: Path, title: str, dpi: int) -> Path:
     ax.set_axis_off()
     cb = fig.colorbar(im, ax=ax, fraction=0.035, pad=0.02)
     cb.set_label("predicted probability of deforestation (grey: no data / not forest)", fontsize=8)
+    return save_figure(fig, path, dpi)
+
+
+def plot_comparison(comparison: dict, path: Path, dpi: int) -> Path:
+    """Three panels (test split): ROC-AUC, importance-weighted FN rate, zone gap, one bar per model."""
+    names = list(comparison)
+    fig, axes = new_figure(10.0, 3.4, ncols=3)
+    for ax, (key, label) in zip(axes, (("auc", "ROC-AUC (higher is better)"),
+                                       ("weighted_fnr", "importance-weighted FN rate"),
+                                       ("zone_gap", "zone gap of mean risk"))):
+        vals = [comparison[n].get(key, float("nan")) for n in names]
+        bars = ax.bar(range(len(names)), vals, color=["C0", "C1", "C2", "C3"][: len(names)])
+        ax.bar_label(bars, fmt="%.3f", fontsize=7)
+        ax.set_xticks(range(len(names)), [n.replace(" (", "\n(") for n in names], fontsize=7)
+        ax.set_title(label, fontsize=9)
+    fig.suptitle("held-out test split", fontsize=9)
     return save_figure(fig, path, dpi)
 
 

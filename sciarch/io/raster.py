@@ -255,13 +255,26 @@ def stack_rasters(
                 if nod is not None:
                     ok &= ~np.isclose(arr, float(nod), rtol=0, atol=abs(float(nod)) * 1e-6)
             else:
-                src_arr = src.read(1).astype(np.float64)
+                src_win, src_transform = None, src.transform
+                if src.crs == ref.crs_obj():  # read only the part of the file under the target grid
+                    left, top = ref.transform @ (0, 0)
+                    right, bottom = ref.transform @ (ref.width, ref.height)
+                    win = rasterio.windows.from_bounds(min(left, right), min(top, bottom), max(left, right),
+                                                       max(top, bottom), transform=src.transform)
+                    c0 = max(int(np.floor(win.col_off)) - 2, 0)
+                    r0 = max(int(np.floor(win.row_off)) - 2, 0)
+                    c1 = min(int(np.ceil(win.col_off + win.width)) + 2, src.width)
+                    r1 = min(int(np.ceil(win.row_off + win.height)) + 2, src.height)
+                    if c1 > c0 and r1 > r0:
+                        src_win = Window(c0, r0, c1 - c0, r1 - r0)
+                        src_transform = src.window_transform(src_win)
+                src_arr = src.read(1, window=src_win).astype(np.float64)
                 src_ok = np.isfinite(src_arr)
                 if nod is not None:
                     src_ok &= ~np.isclose(src_arr, float(nod), rtol=0, atol=abs(float(nod)) * 1e-6)
                 src_arr = np.where(src_ok, src_arr, np.nan)
                 arr = np.full((h, w), np.nan, np.float64)
-                reproject(source=src_arr, destination=arr, src_transform=src.transform, src_crs=src.crs,
+                reproject(source=src_arr, destination=arr, src_transform=src_transform, src_crs=src.crs,
                           src_nodata=np.nan, dst_transform=ref.transform, dst_crs=ref.crs_obj(),
                           dst_nodata=np.nan, resampling=getattr(Resampling, m))
                 ok = np.isfinite(arr)
