@@ -336,11 +336,6 @@ class _Screen:
         state = self.state
         hasher = hashlib.sha256()
         total_bytes = os.path.getsize(self.spec.path)
-        bytes_read = [0]
-
-        def on_progress(n: int) -> None:
-            bytes_read[0] = n
-
         progress = _Progress(cfg.progress, total_bytes, Path(self.spec.path).name)
         old_handlers = self._install_signals()
         inflight: collections.deque = collections.deque()
@@ -350,15 +345,15 @@ class _Screen:
         t_session = self.t0
         interrupted = False
         try:
-            chunks = iter_raw_chunks(self.spec, cfg.chunk_records, on_progress=on_progress, checksum=hasher)
+            chunks = iter_raw_chunks(self.spec, cfg.chunk_records, checksum=hasher)
             try:
                 for chunk in chunks:
                     if chunk.index < state.next_chunk:
                         continue  # committed by an earlier session
                     if pool is None:
-                        inflight.append((featurize_chunk(chunk, self.fopts), bytes_read[0]))
+                        inflight.append((featurize_chunk(chunk, self.fopts), chunk.file_pos))
                     else:
-                        inflight.append((pool.apply_async(_featurize_task, (chunk, self.fopts)), bytes_read[0]))
+                        inflight.append((pool.apply_async(_featurize_task, (chunk, self.fopts)), chunk.file_pos))
                     while len(inflight) >= max_inflight or (pool is None and inflight):
                         self._commit_next(inflight)
                         progress.update(self._progress_bytes, *self._progress_numbers())

@@ -208,6 +208,8 @@ class RawChunk:
         n_records: records in ``data``.
         data: the records' bytes (line terminators included, except maybe at end of file).
         truncated_tail: the last record was cut off by a truncated/corrupt compressed stream.
+        file_pos: (estimated, for compressed files) position in the file just after the chunk,
+            for progress bars.
     """
 
     index: int
@@ -215,6 +217,7 @@ class RawChunk:
     n_records: int
     data: bytes
     truncated_tail: bool = False
+    file_pos: int = 0
 
 
 class _CountingReader(io.RawIOBase):
@@ -350,6 +353,12 @@ def iter_raw_chunks(
     error: str | None = None
     header_left = spec.header_lines
     blocks = _decompressed_blocks(counting, spec.gzipped)
+    base = 0  # decompressed offset of buf[0]
+    dec_read = 0
+
+    def file_pos(end: int) -> int:
+        off = base + end
+        return off if not spec.gzipped else int(off * counting.bytes_read / max(dec_read, 1))
     try:
         while True:
             try:
@@ -366,6 +375,8 @@ def iter_raw_chunks(
                 on_progress(counting.bytes_read)
             if block is None:
                 break
+            dec_read += len(block)
+            base += pos
             buf = buf[pos:] + block if pos else buf + block
             pos = 0
             while header_left:
@@ -386,7 +397,7 @@ def iter_raw_chunks(
                 if end < 0:
                     break
                 data = buf[pos:end]
-                yield RawChunk(index, line, chunk_records, data)
+                yield RawChunk(index, line, chunk_records, data, file_pos=file_pos(end))
                 line += data.count(b"\n") if sdf else chunk_records
                 index += 1
                 pos = end
@@ -399,7 +410,14 @@ def iter_raw_chunks(
             else:
                 n = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
             if n:
-                yield RawChunk(index, line, n, data, truncated_tail=error is not None and not data.endswith(b"\n"))
+                yield RawChunk(
+                    index,
+                    line,
+                    n,
+                    data,
+                    truncated_tail=error is not None and not data.endswith(b"\n"),
+                    file_pos=file_pos(len(buf)),
+                )
                 line += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
         if error is not None:
             raise LibraryReadError(
