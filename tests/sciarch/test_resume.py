@@ -65,6 +65,15 @@ def test_kill_and_rerun_same_command_finishes_planned_epochs(tmp_path):
     assert info["status"] == "running" and not (run_dir / "metrics.json").exists()
     logged_before = _epochs(run_dir / "history.csv")
     assert 2 <= len(logged_before) < EPOCHS
+    # make the worst case certain: the crash came after the row of the next epoch to run was
+    # written but before BackupAndRestore saved that epoch (the rerun repeats it)
+    meta = json.loads((run_dir / "backup" / "worker_0" / "training_metadata.json").read_text())
+    next_epoch = meta["epoch"]
+    assert 1 <= next_epoch <= len(logged_before)
+    if next_epoch not in logged_before:
+        lines = (run_dir / "history.csv").read_text().splitlines()
+        with open(run_dir / "history.csv", "a") as fh:
+            fh.write(f"{next_epoch}," + lines[-1].split(",", 1)[1] + "\n")
 
     # 2) the very same command (no --out) picks the unfinished run of this config up again
     res = subprocess.run(COMMAND, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
