@@ -10,6 +10,8 @@ from keras import ops
 
 from sciarch.layers._utils import bool_mask, check_choice, check_positive_int
 
+MIN_DECAY = 1e-6  # smallest lambda * dt, keeps A = exp(-lambda * dt) strictly below 1
+
 
 @keras.saving.register_keras_serializable(package="sciarch")
 class DiagonalStateSpace(keras.layers.Layer):
@@ -19,8 +21,9 @@ class DiagonalStateSpace(keras.layers.Layer):
 
     with a diagonal, always-stable ``A``. Each state ``n`` has a continuous decay rate
     ``lambda_n = exp(log_lambda_n) > 0`` and step ``dt_n = exp(log_dt_n)``; the zero-order-hold
-    discretisation gives ``A_n = exp(-lambda_n * dt_n)`` in ``(0, 1)`` (inside the unit circle
-    for any parameter values) and ``B_bar = (1 - A) / lambda * B``. ``log_dt`` starts
+    discretisation gives ``A_n = exp(-lambda_n * dt_n)`` in ``[0, 1)`` (inside the unit circle
+    for any parameter values; ``lambda * dt`` is clipped below at 1e-6 so ``A < 1`` holds in
+    float32, and ``A`` may underflow to 0 for very fast states) and ``B_bar = (1 - A) / lambda * B``. ``log_dt`` starts
     log-uniform in ``[dt_min, dt_max]`` and ``lambda_n = n + 1`` (S4D-Real), so the states
     cover time scales from about ``1 / dt_max`` to ``1 / (state_dim * dt_min)`` steps.
 
@@ -106,11 +109,15 @@ class DiagonalStateSpace(keras.layers.Layer):
         )
         self.D = self.add_weight(name="D", shape=(out, c_in), initializer="glorot_uniform")
 
+    def _log_a(self):
+        # log A = -lambda * dt, computed without taking the log of A (A may underflow to 0).
+        # Clipped to <= -1e-6 so that A < 1 strictly even in float32 (memory <= ~1e6 steps).
+        return -ops.maximum(ops.exp(self.log_lambda + self.log_dt), MIN_DECAY)
+
     def discretized(self):
-        """Return ``(A [N], B_bar [N, C_in])`` of the discrete-time system (A in (0, 1))."""
+        """Return ``(A [N], B_bar [N, C_in])`` of the discrete-time system (A in [0, 1))."""
         lam = ops.exp(self.log_lambda)
-        dt = ops.exp(self.log_dt)
-        a = ops.exp(-lam * dt)
+        a = ops.exp(self._log_a())
         b_bar = ops.expand_dims((1.0 - a) / lam, -1) * self.B
         return a, b_bar
 
@@ -124,9 +131,9 @@ class DiagonalStateSpace(keras.layers.Layer):
         check_positive_int(type(self).__name__, "length", length)
         if not self.built:
             raise ValueError("DiagonalStateSpace.impulse_response: call or build the layer first.")
-        a, b_bar = self.discretized()
-        k = ops.cast(ops.arange(max(length - 1, 0)), a.dtype)
-        powers = ops.exp(ops.expand_dims(k, -1) * ops.expand_dims(ops.log(a), 0))  # [L-1, N]
+        _, b_bar = self.discretized()
+        k = ops.cast(ops.arange(max(length - 1, 0)), b_bar.dtype)
+        powers = ops.exp(ops.expand_dims(k, -1) * ops.expand_dims(self._log_a(), 0))  # [L-1, N]
         tail = ops.einsum("on,ln,nc->loc", self.C, powers, b_bar)
         h = ops.concatenate([ops.expand_dims(self.D, 0), tail], axis=0)
         return ops.convert_to_numpy(h)
@@ -142,13 +149,13 @@ class DiagonalStateSpace(keras.layers.Layer):
         _, states = ops.scan(step, init, xs)
         return ops.transpose(states, (1, 0, 2))
 
-    def _states_conv(self, v, a):
+    def _states_conv(self, v, log_a):
         # x_t = sum_{s<t} a^(t-1-s) v_s : causal convolution with kernel K[0]=0, K[k]=a^(k-1)
         length = ops.shape(v)[1]
         vt = ops.transpose(v, (0, 2, 1))  # [B, N, T]
-        k = ops.cast(ops.arange(length), a.dtype)  # 0..T-1
-        kernel = ops.exp(ops.expand_dims(ops.log(a), -1) * ops.expand_dims(k - 1.0, 0))
-        kernel = kernel * ops.cast(ops.greater(k, 0), a.dtype)  # [N, T]
+        k = ops.cast(ops.arange(length), log_a.dtype)  # 0..T-1
+        kernel = ops.exp(ops.expand_dims(log_a, -1) * ops.expand_dims(ops.maximum(k - 1.0, 0.0), 0))
+        kernel = kernel * ops.cast(ops.greater(k, 0), log_a.dtype)  # [N, T]
         fft_length = 2 * length
         vr, vi = ops.rfft(vt, fft_length=fft_length)
         kr, ki = ops.rfft(kernel, fft_length=fft_length)
@@ -162,7 +169,10 @@ class DiagonalStateSpace(keras.layers.Layer):
         a = ops.cast(a, u.dtype)
         b_bar = ops.cast(b_bar, u.dtype)
         v = ops.einsum("btc,nc->btn", u, b_bar)
-        states = self._states_scan(v, a) if self.mode == "scan" else self._states_conv(v, a)
+        if self.mode == "scan":
+            states = self._states_scan(v, a)
+        else:
+            states = self._states_conv(v, ops.cast(self._log_a(), u.dtype))
         y = ops.einsum("btn,on->bto", states, ops.cast(self.C, u.dtype))
         y = y + ops.einsum("btc,oc->bto", u, ops.cast(self.D, u.dtype))
         m = bool_mask(mask)
