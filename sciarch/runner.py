@@ -26,7 +26,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from sciarch.config import PipelineConfig, TrainConfig, dump_config
+from sciarch.config import ConfigError, PipelineConfig, TrainConfig, dump_config
 from sciarch.distribute import distribute_inputs, make_strategy, worker_info
 from sciarch.losses import with_loss
 from sciarch.pipeline import Pipeline, get_pipeline_class
@@ -153,6 +153,11 @@ def run_pipeline(cfg: PipelineConfig, out: str | Path | None = None, runs_root: 
     keras.utils.set_random_seed(cfg.seed)
     if cfg.train.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
+    if out is None and worker_info().num_workers > 1:
+        raise ConfigError(
+            "a multi-worker run (TF_CONFIG) needs --out DIR, the same path on every worker, so that a "
+            "restarted worker finds its own backup again"
+        )
     strategy = make_strategy(cfg.distribute)
     winfo = worker_info()
     chief = winfo.is_chief

@@ -142,3 +142,17 @@ def test_disable_switch_parsing(monkeypatch):
     monkeypatch.setenv("SCIARCH_DISABLE_COMPAT", "symbolic")
     with pytest.raises(ValueError, match="unknown shim"):
         compat.disabled()
+
+
+def test_multi_worker_run_needs_an_explicit_out_dir(monkeypatch, tmp_path):
+    import tests.fixtures.blobs_pipeline  # noqa: F401  (registers the fixture pipeline)
+    from sciarch.config import ConfigError, load_config
+    from sciarch.runner import run_pipeline
+
+    cfg = load_config(FIXTURE_CFG, pipeline="blobs")
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
+                                                "task": {"type": "worker", "index": 0}}))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="multi-worker run .* needs --out DIR"):
+        run_pipeline(cfg)
+    assert not (tmp_path / "runs").exists()
