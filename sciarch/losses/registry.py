@@ -94,9 +94,12 @@ def _element_weights(values, context, sample_weight):
         if w is None:
             continue
         w = tf.cast(w, tf.float32)
-        # drop trailing singleton axes that `values` already reduced (e.g. [B, 1] -> [B])
+        # drop trailing singleton axes that `values` already reduced (e.g. [B, 1] -> [B]) ...
         while w.shape.rank is not None and values.shape.rank is not None and w.shape.rank > values.shape.rank:
             w = tf.squeeze(w, axis=-1)
+        # ... and give per-sample weights ([B]) the trailing axes of per-element values ([B, H, W])
+        while w.shape.rank is not None and values.shape.rank is not None and w.shape.rank < values.shape.rank:
+            w = tf.expand_dims(w, axis=-1)
         weights = w if weights is None else weights * w
     return weights
 

@@ -84,6 +84,11 @@ def test_dotted_path_user_function_with_params():
 def test_dotted_path_user_class_with_params():
     loss = get_loss("tests.fixtures.user_losses:ScaledAbsoluteError", scale=3.0)
     assert float(loss(f32([[1.0], [0.0]]), f32([[0.5], [0.5]]))) == pytest.approx(1.5)
+    # a Keras loss class by dotted path, with its constructor arguments
+    logits, y = f32([[2.0], [-1.0]]), f32([[1.0], [1.0]])
+    keras_cls = get_loss("keras.losses:BinaryCrossentropy", from_logits=True)
+    expected = float(np.mean(np.log1p(np.exp(-logits))))
+    assert float(keras_cls(y, logits)) == pytest.approx(expected, rel=1e-5)
 
 
 def test_missing_module_is_a_clear_loss_error():
@@ -281,6 +286,9 @@ def test_per_sample_loss_masks_per_pixel_values_and_scalar_returns():
     mask = np.ones_like(p)
     mask[1, 1, 1] = 0
     assert float(loss(y, p, context={"mask": mask})) == pytest.approx(28 / 7)
+    # per-sample weights [B] weight every element of their sample
+    assert float(loss(y, p, sample_weight=f32([0.0, 1.0]))) == pytest.approx(118 / 4)
+    assert float(loss(y, p, context={"mask": mask}, sample_weight=f32([0.0, 1.0]))) == pytest.approx(18 / 3)
     scalar = get_loss(lambda y_true, y_pred: tf.reduce_mean(tf.abs(y_true - y_pred)))
     assert float(scalar(y, p)) == pytest.approx(float(np.mean(p)))
 
