@@ -11,6 +11,18 @@ Apache Beam transforms:
 * :mod:`~sciarch.screening.engine` -- the local multi-process screen with checkpoints;
 * :mod:`~sciarch.screening.cli` -- the ``screen`` command.
 
+The building blocks a distributed runner (Beam) reuses without a second copy:
+
+==============================  ===============================================
+step                            function
+==============================  ===============================================
+read a library shard            ``LibrarySpec.from_path`` + ``iter_raw_chunks`` (line numbers kept)
+featurise (DoFn)                ``featurize_chunk(raw_chunk, FeaturizeOptions)`` -> ``FeaturizedChunk``
+score (RunInference handler)    ``scoring.score_chunk(scorer, featurized_chunk)`` / ``scorer.score(batch)``
+rank (CombineFn)                ``ranking_key`` + ``TopN.offer`` / ``TopN.merge``
+rejected lines                  ``FeaturizedChunk.rejects`` -> ``Reject.tsv_line()``
+==============================  ===============================================
+
 Importing this package does not import TensorFlow.
 """
 

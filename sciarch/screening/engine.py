@@ -48,6 +48,7 @@ from sciarch.screening.outputs import (
 )
 from sciarch.screening.ranking import TopN, ranking_key
 from sciarch.screening.readers import LibraryReadError, LibrarySpec, RawChunk, iter_raw_chunks
+from sciarch.screening.scoring import score_chunk
 
 __all__ = ["ScreenConfig", "ScreenError", "ScreenInterrupted", "run_screen", "CHECKPOINT_VERSION"]
 
@@ -419,10 +420,7 @@ class _Screen:
         if fc.index != state.next_chunk:  # pragma: no cover - ordering is guaranteed by the deque
             raise RuntimeError(f"chunk {fc.index} arrived while {state.next_chunk} was expected")
         m = len(fc.ids)
-        t = len(self.target_names)
-        scores = np.empty((m, t), dtype=np.float32)
-        for rows, arrays in fc.batches:
-            scores[rows] = self.scorer.score(arrays)
+        scores = score_chunk(self.scorer, fc)
         t2 = time.perf_counter()
         tm["score"] += t2 - t1
         rejects = list(fc.rejects)

@@ -128,6 +128,10 @@ class Reject:
     def reason(self) -> str:
         return f"{self.code}: {self.message}"
 
+    def tsv_line(self) -> str:
+        """The ledger row ``line<TAB>raw<TAB>reason\n`` (raw already escaped)."""
+        return f"{self.line}\t{self.raw}\t{self.reason}\n"
+
 
 @dataclass
 class Molecule:

@@ -113,7 +113,7 @@ class RejectLedger:
 
     def write(self, rejects: Iterable[Reject]) -> None:
         self._fh.write(
-            "".join(f"{r.line}\t{r.raw}\t{r.reason}\n" for r in rejects).encode("utf-8", "backslashreplace")
+            "".join(r.tsv_line() for r in rejects).encode("utf-8", "backslashreplace")
         )
 
     def commit(self) -> int:

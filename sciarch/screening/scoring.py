@@ -30,7 +30,7 @@ import numpy as np
 
 from sciarch.io.molecules import GRAPH_KEYS
 
-__all__ = ["AffinityModelScorer", "Scorer", "ScorerError", "file_sha256", "load_targets"]
+__all__ = ["AffinityModelScorer", "Scorer", "ScorerError", "file_sha256", "load_targets", "score_chunk"]
 
 
 class ScorerError(RuntimeError):
@@ -77,6 +77,18 @@ def load_targets(fasta_paths: Sequence[str | os.PathLike]) -> list[tuple[str, st
             seen[name] = str(p)
             out.append((name, seq))
     return out
+
+
+def score_chunk(scorer, chunk) -> np.ndarray:
+    """Scores ``[M, T]`` (float32, file order) of a :class:`~sciarch.screening.featurize.FeaturizedChunk`.
+
+    The one place where featurised batches meet a scorer, shared by the local screen and
+    the Beam transforms.
+    """
+    scores = np.empty((len(chunk.ids), len(scorer.target_names)), dtype=np.float32)
+    for rows, arrays in chunk.batches:
+        scores[rows] = scorer.score(arrays)
+    return scores
 
 
 def _input_names(model) -> list[str] | None:
