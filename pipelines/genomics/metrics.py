@@ -55,14 +55,15 @@ def site_metrics(labels: np.ndarray, probs: np.ndarray, prefix: str) -> dict[str
 
 
 def window_metrics(labels: np.ndarray, probs: np.ndarray, is_donor_cand: np.ndarray, is_acc_cand: np.ndarray,
-                   sources: np.ndarray | None, prefix: str) -> dict[str, float]:
-    """Window accuracy (3-class argmax), per-kind accuracy on the true-vs-decoy task, PR-AUC.
+                   sources: np.ndarray | None, prefix: str, pred: np.ndarray | None = None) -> dict[str, float]:
+    """Window accuracy (3-class decision ``pred``, default argmax of ``probs``), per-kind
+    accuracy on the true-vs-decoy task, PR-AUC per class (from ``probs``).
 
     ``donor_accuracy`` is measured on true donor windows plus negative windows with GT at
     the junction (the task of donor classifiers such as DeepSplice); likewise acceptors.
     """
     labels = np.asarray(labels)
-    pred = probs.argmax(1)
+    pred = probs.argmax(1) if pred is None else np.asarray(pred)
     out = {f"{prefix}accuracy": float((pred == labels).mean()), f"{prefix}windows": float(len(labels))}
     for cls, cand in ((DONOR, is_donor_cand), (ACCEPTOR, is_acc_cand)):
         name = CLASSES[cls]

@@ -78,6 +78,9 @@ class GenomicsDataConfig(Section):
     eval_genes: bool = True
     eval_windows: bool = True
     eval_max_genes: int | None = Field(None, ge=1)
+    decision_prior: Literal["balanced", "train"] = Field(
+        "balanced", description="window decisions: 'balanced' divides the probabilities by the training class "
+        "frequencies (equal priors, as in window benchmarks); 'train' keeps the training prior (argmax)")
 
     @model_validator(mode="after")
     def _check(self):
@@ -211,6 +214,13 @@ class GenomicsPipeline(Pipeline):
         if d.mode == "nucleotide":
             for s in ("train", "validation"):
                 P.chunks[s] = self._gene_chunks(P, s)
+            n = len(P.chunks["train"][0])
+            if d.max_train_examples and n > d.max_train_examples:  # keep every chunk with a site first
+                has = P.chunks["train"][1].max(1) > 0
+                rng = np.random.default_rng(self.config.seed)
+                order = np.concatenate([rng.permutation(np.flatnonzero(has)), rng.permutation(np.flatnonzero(~has))])
+                keep = np.sort(order[: d.max_train_examples])
+                P.chunks["train"] = tuple(a[keep] for a in P.chunks["train"])
             summary["chunks"] = {s: int(len(v[0])) for s, v in P.chunks.items()}
         summary["genes"] = {s: sorted(f"{p}:{g}" for (p, g), v in P.gene_split.items() if v == s
                                       and self._has_sites(P, p, g)) for s in ("train", "validation")}
@@ -362,6 +372,22 @@ class GenomicsPipeline(Pipeline):
         acc, don = p[:, h, 1], p[:, h - 1, 2]
         return np.stack([1 - np.maximum(acc, don), acc, don], 1)
 
+    def class_prior(self) -> np.ndarray:
+        """Class frequencies of the training windows (window mode) or positions (nucleotide)."""
+        P = self.prepare()
+        if self.config.data.mode == "window":
+            y = np.asarray(P.windows["train"].labels)
+        else:
+            y = P.chunks["train"][1][P.chunks["train"][2] > 0] if len(P.chunks["train"][1]) else np.zeros(0)
+        counts = np.bincount(y.astype(int), minlength=3).astype(np.float64) + 1.0
+        return counts / counts.sum()
+
+    def decide(self, probs: np.ndarray) -> np.ndarray:
+        """Window class decisions under ``data.decision_prior``."""
+        if self.config.data.decision_prior == "train":
+            return probs.argmax(1)
+        return (probs / self.class_prior()[None, :]).argmax(1)
+
     def score_transcript(self, model, tseq: str, flank: int, length: int) -> np.ndarray:
         """Per-position class probabilities ``[length, 3]`` over a transcript-sense region
         ``tseq`` that carries ``flank`` nt of context each side. Window mode scores the GT/AG
@@ -440,7 +466,7 @@ class GenomicsPipeline(Pipeline):
             cand = np.array([D.candidate_type(s) for s in wset.seqs], bool).reshape(-1, 2)
             src = np.asarray(wset.sources)
             pm = self.window_probs(model, wset.seqs)
-            out.update(window_metrics(y, pm, cand[:, 0], cand[:, 1], src, "windows/"))
+            out.update(window_metrics(y, pm, cand[:, 0], cand[:, 1], src, "windows/", self.decide(pm)))
             store["windows"] = {"labels": y, "model": pm, "seqs": wset.seqs}
             if P.pwm is not None:
                 pp = P.pwm.predict_proba(x)

@@ -5,7 +5,8 @@ around the junction (3 exon + 6 intron, the classic MaxEntScan 9-mer), for accep
 23 nt (20 intron + 3 exon). Each position's log-odds compares base frequencies at true
 sites with those at decoy windows of the same candidate type (GT or AG at the junction),
 with a pseudocount. A decision threshold per kind is fitted on the training windows
-(best accuracy), so the PWM also gives window classifications.
+(best balanced accuracy: equal weight to true sites and decoys, the same equal-prior
+rule the network's window decisions use), so the PWM also gives window classifications.
 
 Example:
     >>> from pipelines.genomics.pwm import SplicePWM
@@ -78,7 +79,9 @@ class SplicePWM:
                 cands = np.concatenate([[order[0] - 1], (order[:-1] + order[1:]) / 2, [order[-1] + 1]])
                 if len(cands) > 2000:
                     cands = np.quantile(st, np.linspace(0, 1, 2001))
-                acc = [((st > t) == yt).mean() for t in cands]
+                # balanced accuracy (mean of recall on true sites and on decoys): equal priors
+                acc = [0.5 * ((st[yt] > t).mean() if yt.any() else 0) + 0.5 * ((st[~yt] <= t).mean() if (~yt).any() else 0)
+                       for t in cands]
                 self.threshold[kind] = float(cands[int(np.argmax(acc))])
             else:
                 self.threshold[kind] = 0.0

@@ -59,12 +59,13 @@ def _pr_plot(plt, store, scope, path, dpi):
             s = store[key][:, cls]
             prec, rec, _ = pr_curve(y == cls, s)
             ax.plot(rec, prec, style, label=f"{'network' if key == 'model' else 'PWM'} (PR-AUC {pr_auc(y == cls, s):.3f})")
-        ax.set_title(f"{D.CLASSES[cls]} ({scope}, {int((y == cls).sum())} true sites of {len(y):,})")
+        ax.set_title(f"{D.CLASSES[cls]}: {int((y == cls).sum())} true sites among {len(y):,}", fontsize=10)
         ax.set_xlabel("recall")
         ax.set_ylabel("precision")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
         ax.legend(loc="lower left")
+    fig.suptitle(f"precision-recall, network vs PWM ({scope})", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
@@ -168,7 +169,7 @@ def write_report_figures(pipe, model, out_dir: Path, dpi: int = 110) -> list[Pat
     for i, c in enumerate(seq[h - r : h + r]):
         ax.text(i - r, -0.9, c.upper(), ha="center", va="bottom", fontsize=6, family="monospace")
     ax.set_xlabel("position relative to the junction (0 = first intron base)")
-    ax.set_title("in-silico mutagenesis: change in donor probability for each substitution", pad=14)
+    ax.set_title("in-silico mutagenesis: change in donor probability for each substitution", pad=24)
     fig.colorbar(im, ax=ax, fraction=0.02)
     fig.tight_layout()
     path = out_dir / "ism_donor.png"
