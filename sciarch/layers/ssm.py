@@ -146,7 +146,17 @@ class DiagonalStateSpace(keras.layers.Layer):
             return a * x + v_t, x
 
         init = ops.zeros_like(xs[0])
-        _, states = ops.scan(step, init, xs)
+        if keras.backend.backend() == "tensorflow":
+            # tf.scan bounds its while loop (maximum_iterations = T), which XLA needs to
+            # differentiate through it; keras.ops.scan's TF loop has no bound and fails to
+            # compile under jit_compile=True (Keras 3.15).
+            import tensorflow as tf
+
+            states = tf.scan(lambda x, v_t: a * x + v_t, xs, initializer=init)
+            # tf.scan returns x_{t+1}; shift by one step to get x_t (x_0 = 0)
+            states = ops.concatenate([init[None], states[:-1]], axis=0)
+        else:
+            _, states = ops.scan(step, init, xs)
         return ops.transpose(states, (1, 0, 2))
 
     def _states_conv(self, v, log_a):
