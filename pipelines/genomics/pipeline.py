@@ -495,6 +495,11 @@ class GenomicsPipeline(Pipeline):
                 out.update(site_metrics(y, ppc, "genes/pwm/"))
                 store["genes"]["pwm"] = ppc
         self.last_eval = store
+        tr = P.windows.get("train")
+        out["data/train_windows"] = float(len(tr)) if tr is not None else 0.0
+        if P.chunks:
+            out["data/train_chunks"] = float(len(P.chunks["train"][0]))
+        out["data/train_removed_40mer"] = float(P.summary.get("train_removed_sharing_40mer_with_validation", 0))
         return out
 
     def _external(self, path: Path):
@@ -530,7 +535,11 @@ class GenomicsPipeline(Pipeline):
 
         if self.last_eval is None:
             self.evaluate(model, "validation")
+        import json
+
         out_dir = Path(run.dir) if run is not None else self.run_dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "data_summary.json").write_text(json.dumps(self.prepare().summary, indent=1) + "\n")
         return write_report_figures(self, model, out_dir, dpi=self.config.report.dpi)
 
     @classmethod
