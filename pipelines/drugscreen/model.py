@@ -63,7 +63,7 @@ class DrugScreenModelConfig(Section):
     gnn: Literal["gin", "ecc"] = Field("gin", description="GINConv or EdgeConditionedConv (bond-aware) layers")
     gnn_depth: int = Field(3, ge=1)
     gnn_units: int = Field(128, ge=1)
-    readout: list[Literal["sum", "mean", "max", "attention"]] = Field(default_factory=lambda: ["sum", "max"])
+    readout: list[Literal["sum", "mean", "max", "attention"]] = Field(default_factory=lambda: ["mean", "max"])
     ligand_embedding: int = Field(128, ge=1)
     protein_encoder: Literal["cnn", "dilated"] = "cnn"
     protein_embedding_dim: int = Field(32, ge=1, description="token embedding width")
