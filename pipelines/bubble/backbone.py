@@ -41,7 +41,7 @@ class TrackBackbone(keras.layers.Layer):
     """
 
     def __init__(self, widths=(32, 48, 64, 96), fpn_filters=64, min_level=3, max_level=6,
-                 normalization="batch", **kwargs):
+                 normalization="layer", **kwargs):
         super().__init__(**kwargs)
         widths = tuple(int(w) for w in widths)
         if len(widths) != 4:
@@ -70,6 +70,12 @@ class TrackBackbone(keras.layers.Layer):
         self.smooth = {f"P{lvl}": layers.Conv2D(self.fpn_filters, 3, padding="same", name=f"smooth{lvl}") for lvl in range(self._lowest, 6)}
         self.p6 = layers.Conv2D(self.fpn_filters, 3, strides=2, padding="same", name="p6")
         self.up = layers.UpSampling2D(2, interpolation="nearest")
+
+    def build(self, input_shape):
+        # sub-layers are built by one pass on a dummy frame (weights do not depend on H, W)
+        channels = input_shape[-1] if input_shape[-1] is not None else 1
+        self.call(keras.ops.zeros((1, 64, 64, channels)), training=False)
+        self.built = True
 
     def call(self, images, training=None):
         x = self.scale(keras.ops.cast(images, "float32"))

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.bubble.simulator import CLASS_NAMES, BubbleChamberSimulator, Sample, SimulatorConfig
+from pipelines.bubble.simulator import CLASS_NAMES, SIMULATOR_VERSION, BubbleChamberSimulator, Sample, SimulatorConfig
 
 REQUIRED = ("images", "boxes", "classes")
 
@@ -53,7 +53,7 @@ def cached_simulation(config: SimulatorConfig, n: int, seed: int, cache_dir: Pat
         return simulate(config, n, seed, progress)
     import dataclasses
 
-    key = json.dumps({"cfg": dataclasses.asdict(config), "n": n, "seed": seed}, sort_keys=True, default=str)
+    key = json.dumps({"cfg": dataclasses.asdict(config), "n": n, "seed": seed, "version": SIMULATOR_VERSION}, sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"bubble_{digest}.npz"
     if path.is_file():

@@ -2,8 +2,9 @@
 
 ``maxDets`` is ``(1, 100, D)`` with ``D = max(300, max_detections)``: COCO's default of 100
 detections per image would cap recall on frames with 80+ tracks. AP / AP50 / AR are
-class-aware (mean over the track classes present); ``recall50`` is class-agnostic (any
-detection of IoU >= 0.5 finds a track) and is what the recall-vs-density curves show.
+class-aware (mean over the track classes present); ``recall50`` and ``AP50_agnostic`` are
+class-agnostic (any detection of IoU >= 0.5 finds a track, whatever class it names);
+``recall50`` is what the recall-vs-density curves show.
 
 Example:
     >>> import numpy as np
@@ -79,8 +80,9 @@ def coco_evaluate(gt_boxes, gt_classes, det, image_shape, max_dets=300, density_
         max_dets: largest ``maxDets`` (>= 300).
         density_bins: edges of the track-count bins ``[lo, hi)``.
 
-    Returns: flat dict of floats (``AP``, ``AP50``, ``AP75``, ``AR``, ``recall50``, per bin
-    ``recall50@lo-hi``, ``AR@lo-hi``, ``AP50@lo-hi``, ``n_images@lo-hi``, ``n_tracks@lo-hi``).
+    Returns: flat dict of floats (``AP``, ``AP50``, ``AP75``, ``AR``, ``recall50``, ``AP50_agnostic``;
+    per bin ``recall50@lo-hi``, ``AR@lo-hi``, ``AP50@lo-hi``, ``AP50_agnostic@lo-hi``,
+    ``n_images@lo-hi``, ``n_tracks@lo-hi``).
     """
     max_dets = max(300, int(max_dets))
     gt, dt = _coco_objects(gt_boxes, gt_classes, det, image_shape)
@@ -88,12 +90,12 @@ def coco_evaluate(gt_boxes, gt_classes, det, image_shape, max_dets=300, density_
     counts = (np.asarray(gt_classes) >= 0).sum(1)
     out = {"n_images": float(n_img), "n_tracks": float(counts.sum()), "max_dets": float(max_dets)}
     if dt is None:
-        out.update(AP=0.0, AP50=0.0, AP75=0.0, AR=0.0, recall50=0.0)
+        out.update(AP=0.0, AP50=0.0, AP75=0.0, AR=0.0, recall50=0.0, AP50_agnostic=0.0)
     else:
         ids = range(1, n_img + 1)
         ev = _run(gt, dt, ids, max_dets)
         out.update(AP=float(ev.stats[0]), AP50=float(ev.stats[1]), AP75=float(ev.stats[2]), AR=float(ev.stats[8]))
-        out["recall50"] = _recall50(gt, dt, ids, max_dets)
+        out["recall50"], out["AP50_agnostic"] = _agnostic(gt, dt, ids, max_dets)
     for lo, hi in zip(density_bins[:-1], density_bins[1:]):
         sel = np.flatnonzero((counts >= lo) & (counts < hi)) + 1
         tag = f"{lo}-{hi}"
@@ -103,18 +105,19 @@ def coco_evaluate(gt_boxes, gt_classes, det, image_shape, max_dets=300, density_
             out[f"recall50@{tag}"] = float("nan") if len(sel) == 0 else 0.0
             out[f"AR@{tag}"] = out[f"recall50@{tag}"]
             out[f"AP50@{tag}"] = out[f"recall50@{tag}"]
+            out[f"AP50_agnostic@{tag}"] = out[f"recall50@{tag}"]
             continue
         ev = _run(gt, dt, sel, max_dets)
         out[f"AR@{tag}"] = float(ev.stats[8])
         out[f"AP50@{tag}"] = float(ev.stats[1])
-        out[f"recall50@{tag}"] = _recall50(gt, dt, sel, max_dets)
+        out[f"recall50@{tag}"], out[f"AP50_agnostic@{tag}"] = _agnostic(gt, dt, sel, max_dets)
     return out
 
 
-def _recall50(gt, dt, img_ids, max_dets) -> float:
-    """Class-agnostic recall at IoU 0.5 (all areas, ``max_dets`` detections per image)."""
+def _agnostic(gt, dt, img_ids, max_dets) -> tuple[float, float]:
+    """Class-agnostic recall and AP at IoU 0.5 (all areas, ``max_dets`` detections per image)."""
     ev = _run(gt, dt, img_ids, max_dets, use_cats=False)
     recall = ev.eval["recall"]  # [T, K, A, M]
     t = int(np.argmin(np.abs(ev.params.iouThrs - 0.5)))
     value = float(recall[t, 0, 0, -1])
-    return value if value >= 0 else float("nan")
+    return (value if value >= 0 else float("nan")), float(ev.stats[1])

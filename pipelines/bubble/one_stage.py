@@ -65,7 +65,7 @@ class OneStageDetector(DetectorMixin, keras.Model):
         max_detections=300,
         class_weight=1.0,
         box_weight=1.0,
-        normalization="batch",
+        normalization="layer",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -114,11 +114,7 @@ class OneStageDetector(DetectorMixin, keras.Model):
             box.append(ops.reshape(self.box_head(f), (b, -1, 4)))
         return {"cls_logits": ops.concatenate(cls, axis=1), "bbox_regression": ops.concatenate(box, axis=1)}
 
-    def detect(self, images):
-        """Detections: dict ``boxes [B, D, 4]`` (yxyx), ``scores``, ``classes``, ``num_detections``."""
-        images = ops.convert_to_tensor(images)
-        if len(images.shape) == 3:
-            images = ops.expand_dims(images, -1)
+    def _detect(self, images):
         out = self(images, training=False)
         height, width = images.shape[1], images.shape[2]
         anchors = self.anchors_for(images)

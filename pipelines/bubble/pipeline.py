@@ -88,7 +88,8 @@ class BubbleModelConfig(Section):
     detector: Literal["two_stage", "one_stage"] = "two_stage"
     backbone_widths: tuple[int, int, int, int] = (32, 48, 64, 96)
     fpn_filters: int = Field(64, ge=4)
-    normalization: Literal["batch", "instance", "layer"] | None = "batch"
+    normalization: Literal["batch", "instance", "layer"] | None = Field(
+        "layer", description="backbone normalisation; batch statistics differ between training and inference")
     min_level: int = Field(3, ge=2, le=6)
     max_level: int = Field(6, ge=2, le=6)
     anchor_size: float = Field(2.0, gt=0)

@@ -54,24 +54,30 @@ class MultiLevelRoIAlign(keras.layers.Layer):
         k = ops.floor(self.canonical_level + ops.log(ops.sqrt(h * w) / self.canonical_size) / ops.log(2.0))
         k = ops.cast(ops.clip(k, levels[0], levels[-1]), "int32")
         flat = ops.reshape(boxes, (-1, 4))
-        box_indices = ops.repeat(ops.arange(b, dtype="int32"), r)
         size = 2 * self.output_size
+        # crop_and_resize puts its first/last sample on the box edges; RoIAlign samples the
+        # centres of size x size sub-bins: shrink the box by half a sub-bin on each side
+        half = ops.concatenate([flat[:, 2:] - flat[:, :2]] * 2, axis=-1) / (2.0 * size)
+        flat = flat + half * ops.convert_to_tensor([1.0, 1.0, -1.0, -1.0])
+        box_indices = ops.repeat(ops.arange(b, dtype="int32"), r)
         pooled = None
         k_flat = ops.reshape(k, (-1,))
         for lvl in levels:
-            fmap = features[f"P{lvl}"]
+            # replicate one border cell (samples up to a cell outside the map take the edge
+            # value, as RoIAlign's clamping does; crop_and_resize would extrapolate zeros)
+            fmap = tf.pad(features[f"P{lvl}"], [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
             fh = ops.cast(ops.shape(fmap)[1], "float32")
             fw = ops.cast(ops.shape(fmap)[2], "float32")
             # crop_and_resize samples box corner y at y * (fh - 1) cells: map pixel-edge
-            # coordinates Y onto continuous cell indices Y / stride - 0.5
+            # coordinates Y onto continuous cell indices Y / stride - 0.5 (+1 for the padding)
             stride = 2.0**lvl
-            ny = ops.maximum(fh - 1.0, 1.0)
-            nx = ops.maximum(fw - 1.0, 1.0)
+            ny = fh - 1.0
+            nx = fw - 1.0
             adj = ops.stack([
-                (flat[:, 0] / stride - 0.5) / ny,
-                (flat[:, 1] / stride - 0.5) / nx,
-                (flat[:, 2] / stride - 0.5) / ny,
-                (flat[:, 3] / stride - 0.5) / nx,
+                (flat[:, 0] / stride + 0.5) / ny,
+                (flat[:, 1] / stride + 0.5) / nx,
+                (flat[:, 2] / stride + 0.5) / ny,
+                (flat[:, 3] / stride + 0.5) / nx,
             ], axis=-1)
             crops = tf.image.crop_and_resize(fmap, adj, box_indices, (size, size), method="bilinear")
             crops = tf.nn.avg_pool2d(crops, 2, 2, "VALID")

@@ -66,6 +66,9 @@ from scipy import ndimage
 
 # --------------------------------------------------------------------------- constants
 
+#: bump when the simulator's output for a given config and seed changes (invalidates caches)
+SIMULATOR_VERSION = "1.0"
+
 CLASS_NAMES: tuple[str, ...] = ("beam", "secondary", "delta_ray", "v0_daughter", "kink_daughter")
 BEAM, SECONDARY, DELTA_RAY, V0_DAUGHTER, KINK_DAUGHTER = range(5)
 
@@ -692,12 +695,16 @@ class BubbleChamberSimulator:
         keep_event = np.zeros(len(n_ev_tracks), bool)
         for img in range(n_images):
             evs = np.flatnonzero(ev_image == img)
-            counts = n_ev_tracks[evs]
-            cum = np.cumsum(counts)
-            ok = cum <= target[img]
-            if not ok.any():  # a single event larger than the target: keep it (count recorded)
-                ok[0] = True
-            keep_event[evs[ok]] = True
+            total = 0
+            for ev in evs:  # greedy: add every event that still fits under the target
+                c_ev = n_ev_tracks[ev]
+                if c_ev > 0 and total + c_ev <= target[img]:
+                    keep_event[ev] = True
+                    total += c_ev
+            if total == 0 and len(evs):  # every event is larger than the target: keep the smallest
+                nonzero = evs[n_ev_tracks[evs] > 0]
+                if len(nonzero):
+                    keep_event[nonzero[np.argmin(n_ev_tracks[nonzero])]] = True
         drawn = visible & keep_event[tracks.event]
         # a delta ray is drawn only with its (visible) parent; parents precede children in row order
         is_delta = tracks.cls == DELTA_RAY

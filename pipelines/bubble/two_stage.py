@@ -59,7 +59,23 @@ class DetectorMixin:
 
     def predict_step(self, data):
         x = data[0] if isinstance(data, (tuple, list)) else data
-        return self.detect(x)
+        return self._detect(_as_images(x))
+
+    def detect(self, images):
+        """Detections for a batch ``[B, H, W(, 1)]`` of grey-scale frames (0..255, dark tracks):
+        dict ``boxes [B, D, 4]`` (yxyx pixels), ``scores``, ``classes`` (0-based foreground
+        class, -1 for empty slots) and ``num_detections``. Eager calls run a cached
+        ``tf.function`` (one trace per image size)."""
+        import tensorflow as tf
+
+        images = _as_images(images)
+        if not tf.executing_eagerly():
+            return self._detect(images)
+        fn = self.__dict__.get("_compiled_detect")
+        if fn is None:
+            fn = tf.function(self._detect)
+            self.__dict__["_compiled_detect"] = fn
+        return fn(images)
 
     def _track(self, name, value):
         tracker = self.loss_trackers[name]
@@ -140,7 +156,7 @@ class TwoStageDetector(DetectorMixin, keras.Model):
         rpn_box_weight=1.0,
         head_class_weight=1.0,
         head_box_weight=1.0,
-        normalization="batch",
+        normalization="layer",
         seed=0,
         **kwargs,
     ):
@@ -252,12 +268,7 @@ class TwoStageDetector(DetectorMixin, keras.Model):
         box = ops.reshape(self.head_box(h), (b, r, 4))
         return cls, box
 
-    def detect(self, images):
-        """Detections for a batch: dict ``boxes [B, D, 4]`` (yxyx pixels), ``scores``, ``classes``
-        (0-based foreground class, -1 empty), ``num_detections``."""
-        images = ops.convert_to_tensor(images)
-        if len(images.shape) == 3:
-            images = ops.expand_dims(images, -1)
+    def _detect(self, images):
         out = self(images, training=False)
         height, width = images.shape[1], images.shape[2]
         probs = ops.softmax(out["roi_class_logits"], axis=-1)[..., 1:]
@@ -335,6 +346,11 @@ class TwoStageDetector(DetectorMixin, keras.Model):
         config["backbone_widths"] = list(self.backbone_widths)
         config["aspect_ratios"] = list(self.aspect_ratios)
         return config
+
+
+def _as_images(images):
+    images = ops.cast(ops.convert_to_tensor(images), "float32")
+    return ops.expand_dims(images, -1) if len(images.shape) == 3 else images
 
 
 def _huber(diff, beta):
