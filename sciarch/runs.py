@@ -11,6 +11,7 @@ Layout of ``runs/<pipeline>/<timestamp>/`` (or ``--out DIR``)::
     backup/worker_K/   BackupAndRestore state, one directory per worker
     checkpoints/       best weights by the early-stopping monitor
     report.md + *.png  the report and its plots
+    _worker_K/         multi-worker runs: worker K's (K > 0) final model.keras and backup/
 
 Example:
     >>> import tempfile
