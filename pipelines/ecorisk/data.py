@@ -56,6 +56,8 @@ RASTER_LAYERS = {
     "dist_road": "bilinear", "dist_town": "bilinear", "dist_river": "bilinear", "altitude": "bilinear",
     "slope": "bilinear", "AGB": "bilinear",
 }
+#: layers delivered on the 30 m grid of ``fcc23``: their grid must match it exactly
+NATIVE_LAYERS = {"fcc23", "forest_t2", "dist_defor", "dist_edge", "pa"}
 RASTER_FEATURES = ["altitude", "dist_defor", "dist_edge", "dist_river", "dist_road", "dist_town", "pa", "slope"]
 
 
@@ -190,10 +192,14 @@ def load_points(path: str | Path | None, cfg) -> TabularData:
     target = (1.0 - df["fcc23"].to_numpy()).astype(np.float32)
     x, y = df["X"].to_numpy(np.float64), df["Y"].to_numpy(np.float64)
     pa = df["pa"].to_numpy() > 0
-    if cfg.importance == "biomass":
-        agb, ok = sample_raster_at(data_dir(cfg) / "guadeloupe" / "AGB.tif", x, y)
+    if importance_kind(cfg) == "biomass":
+        # a CSV next to its own AGB.tif (e.g. a hold-out folder) uses that raster
+        agb_path = path.parent / "AGB.tif"
+        if not agb_path.is_file():
+            agb_path = data_dir(cfg) / "guadeloupe" / "AGB.tif"
+        agb, ok = sample_raster_at(agb_path, x, y)
         importance = _importance_from(agb, ok, "biomass (AGB.tif)", str(path))
-    elif cfg.importance == "protected":
+    elif importance_kind(cfg) == "protected":
         importance = _importance_from(np.where(pa, cfg.protected_weight, 1.0), np.ones(len(df), bool), "", str(path))
     else:
         importance = np.ones(len(df), np.float32)
@@ -225,9 +231,9 @@ def load_amazon(path: str | Path | None, cfg) -> TabularData:
     df, dropped = _drop_missing(df, names + ["lon", "lat", "block"], path)
     target = (df["_def_target"].to_numpy() > cfg.amazon_threshold_km2).astype(np.float32)
     share = np.clip(df["area_PA"].to_numpy(np.float64) / AMAZON_CELL_KM2, 0.0, 1.0)
-    if cfg.importance == "protected":
+    if importance_kind(cfg) == "protected":
         importance = _importance_from(1.0 + (cfg.protected_weight - 1.0) * share, np.ones(len(df), bool), "", str(path))
-    elif cfg.importance == "biomass":
+    elif importance_kind(cfg) == "biomass":
         raise EcoDataError(f"{path}: importance 'biomass' is not available for the Amazon grid (use 'protected')")
     else:
         importance = np.ones(len(df), np.float32)
@@ -258,6 +264,13 @@ def _zones(cfg, pa: np.ndarray, group: np.ndarray, lat: np.ndarray) -> tuple[np.
         labels = [f"< {edges[0]:g}"] + [f"{a:g}..{b:g}" for a, b in zip(edges[:-1], edges[1:])] + [f">= {edges[-1]:g}"]
         return z, labels
     raise EcoDataError(f"unknown data.zone '{cfg.zone}'")
+
+
+def importance_kind(cfg) -> str:
+    """``data.importance`` with ``auto`` resolved: biomass for Guadeloupe, protected share for the Amazon."""
+    if cfg.importance != "auto":
+        return cfg.importance
+    return "protected" if cfg.dataset == "amazon_grid" else "biomass"
 
 
 def data_dir(cfg) -> Path:
@@ -354,7 +367,7 @@ def load_raster(folder: str | Path | None, cfg, stats: dict | None = None) -> Ra
     if unknown:
         raise EcoDataError(f"data.features: unknown raster layer(s) {unknown} (known: {', '.join(RASTER_LAYERS)})")
     layers = ["fcc23"] + [n for n in names if n != "fcc23"]
-    if cfg.importance == "biomass" and "AGB" not in layers:
+    if importance_kind(cfg) == "biomass" and "AGB" not in layers:
         layers.append("AGB")
     if "pa" not in layers:
         layers.append("pa")
@@ -362,13 +375,20 @@ def load_raster(folder: str | Path | None, cfg, stats: dict | None = None) -> Ra
     for p in paths:
         if not p.is_file():
             raise EcoDataError(f"{p}: raster layer missing from {folder}")
+    from sciarch.io.raster import RasterGridError, read_grid
+
+    ref = read_grid(paths[0])
+    for n, p in zip(layers, paths):
+        g = read_grid(p)
+        diff = ref.differences(g)
+        if n in NATIVE_LAYERS and diff:  # 30 m layers must sit exactly on the label's grid
+            raise RasterGridError(f"{p}: grid does not match {paths[0]}: " + "; ".join(diff))
+        if g.crs_obj() != ref.crs_obj():
+            raise RasterGridError(f"{p}: CRS {g.crs_obj().to_string()} != {ref.crs_obj().to_string()} of {paths[0]}")
     resampling = {n: RASTER_LAYERS[n] for n in layers}
     if cfg.scale == 1.0:
-        from sciarch.io.raster import read_grid
-
-        ref = read_grid(paths[0])
-        # layers already on the 30 m grid are read strictly (their grid is checked)
-        resampling = {n: m for n, m in resampling.items() if read_grid(folder / f"{n}.tif").differences(ref)}
+        # layers on the 30 m grid are read as they are; coarser ones are warped onto it
+        resampling = {n: m for n, m in resampling.items() if n not in NATIVE_LAYERS}
     stack = stack_rasters(paths, names=layers, reference=paths[0], resampling=resampling,
                           window=tuple(cfg.window) if cfg.window else None, scale=cfg.scale)
     fcc = stack.layer("fcc23")
@@ -402,7 +422,7 @@ def load_raster(folder: str | Path | None, cfg, stats: dict | None = None) -> Ra
     x, stats = normalise(feats, fvalid, region=region if region.any() else valid, log=log_flags, stats=stats)
     pa = stack.layer("pa")
     pa_ok = stack.layer_valid("pa")
-    if cfg.importance == "biomass":
+    if importance_kind(cfg) == "biomass":
         agb = stack.layer("AGB")
         ok = stack.layer_valid("AGB") & valid
         vals = np.where(ok, agb, np.nan)
@@ -411,7 +431,7 @@ def load_raster(folder: str | Path | None, cfg, stats: dict | None = None) -> Ra
         imp = np.maximum(imp, 0)
         m = imp[valid].mean() if valid.any() else 1.0
         importance = (imp / (m if m > 0 else 1.0)).astype(np.float32)
-    elif cfg.importance == "protected":
+    elif importance_kind(cfg) == "protected":
         raw = np.where(pa_ok & (pa > 0), cfg.protected_weight, 1.0)
         m = raw[valid].mean() if valid.any() else 1.0
         importance = (raw / m).astype(np.float32)
@@ -501,11 +521,20 @@ def _flip_rot(x, y, w):
     """Random flips / 90 deg rotations applied alike to inputs, context and weights."""
     import tensorflow as tf
 
-    k = tf.random.uniform([], 0, 4, tf.int32)
-    flip = tf.random.uniform([]) < 0.5
+    return _flip_rot_graph(tf)(x, y, w)
 
-    def t(a):
-        a = tf.image.rot90(a, k)
-        return tf.cond(flip, lambda: tf.image.flip_left_right(a), lambda: a)
 
-    return t(x), {kk: t(v) for kk, v in y.items()}, t(w)
+def _flip_rot_graph(tf):
+    @tf.autograph.experimental.do_not_convert
+    def fn(x, y, w):
+        k = tf.random.uniform([], 0, 4, tf.int32)
+        flip = tf.random.uniform([]) < 0.5
+
+        def t(a):
+            a = tf.image.rot90(a, k)
+            return tf.cond(flip, lambda: tf.image.flip_left_right(a), lambda: a)
+
+        return t(x), {kk: t(v) for kk, v in y.items()}, t(w)
+
+    return fn
+

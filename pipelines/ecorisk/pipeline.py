@@ -48,7 +48,8 @@ class EcoRiskData(Section):
     data_dir: str | None = Field(None, description="folder holding guadeloupe/ and amazon/ (default data/ecorisk)")
     features: list[str] | None = Field(None, description="input columns / raster layers (default per data set)")
     log_distances: bool = Field(True, description="log1p-transform distances and counts before z-scoring")
-    importance: Literal["biomass", "protected", "uniform"] = "biomass"
+    importance: Literal["auto", "biomass", "protected", "uniform"] = Field(
+        "auto", description="auto: biomass (AGB) for Guadeloupe, protected share for the Amazon grid")
     protected_weight: float = Field(5.0, gt=0, description="importance of protected land relative to other land")
     zone: Literal["protected", "block", "lat_band"] = "protected"
     lat_bands: list[float] = Field(default_factory=lambda: [-10.0, -5.0, 0.0], description="band edges (degrees)")
@@ -189,8 +190,9 @@ class EcoRiskPipeline(Pipeline):
         from pipelines.ecorisk.model import build_fcn_model, build_tabular_model
 
         mc = self.config.model
+        kind = self.model_kind()
         prior = float(np.mean(self.split_arrays("train")[1]))
-        if self.model_kind() == "fcn":
+        if kind == "fcn":
             return build_fcn_model(len(self.raster().feature_names), mc.filters, tuple(mc.dilations),
                                    None if mc.normalization == "none" else mc.normalization, mc.dropout,
                                    prior=prior)
