@@ -146,3 +146,23 @@ def test_siamese_ddg_experiment_runs(trained_run):
     # the absolute model is left untouched
     for a, b in zip(before, model.get_layer("protein_encoder").get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_build_inputs_per_replica_batch_and_sharding():
+    import tensorflow as tf
+
+    cfg = DrugScreenConfig.model_validate({**SMALL, "train": {**SMALL["train"], "batch_size": 64}})
+    pipe = DrugScreenPipeline(cfg)
+    seen = []
+    for k in range(2):
+        ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=k, num_replicas_in_sync=2)
+        ds = pipe.build_inputs("validation", ctx)
+        batches = [(np.asarray(x["protein_tokens"]), np.asarray(y)) for x, y in ds]
+        assert all(t.shape[0] <= 32 for t, _ in batches) and batches[0][0].shape[0] == 32  # per-replica size
+        seen.append(batches)
+    assert len(seen[0]) == len(seen[1]) == (800 // 32) // 2  # equal number of batches per pipeline
+    total = sum(b[1].shape[0] for s in seen for b in s)
+    # 25 batches of 32: the odd one out is dropped so both replicas run 12 steps
+    assert total == 12 * 2 * 32
+    ys = [np.concatenate([b[1].ravel() for b in s]) for s in seen]
+    assert not np.array_equal(ys[0], ys[1])  # different shards
