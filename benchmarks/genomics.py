@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -65,7 +67,8 @@ def main(argv=None):
 
     result = {"config": str(Path(args.config).resolve().relative_to(ROOT)), "overrides": args.overrides,
               "run_dir": str(run.dir), "train_and_runner_eval_s": round(train_s, 1),
-              "host": platform.node(), "targets": TARGETS, "data_summary": {k: v for k, v in P.summary.items()}}
+              "host": platform.node(), "targets": TARGETS,
+              "resolved_config": yaml.safe_load((Path(run.dir) / "config.yaml").read_text()), "data_summary": {k: v for k, v in P.summary.items()}}
     t = time.perf_counter()
     r = pipe.evaluate_sets(model, D.WindowSet(), genes_chr2)
     secs = time.perf_counter() - t
