@@ -244,3 +244,22 @@ def build_combined(cases=None):
         return x
 
     return model, make_inputs, names
+
+
+# One case per layer class (together they cover every public layer, see COVERS): used where
+# each case is expensive, e.g. under MirroredStrategy.
+ONE_PER_CLASS = [
+    "ResidualBlock2D",
+    "DilatedResidualStack",
+    "DepthwiseSeparableBlock",
+    "InceptionBlock",
+    "ScaledDotProductAttention",
+    "MultiHeadSelfAttention",
+    "WindowedAttention",
+    "SinusoidalPositionalEncoding",
+    "LearnedPositionalEncoding",
+    "DiagonalStateSpaceScan",
+    "GINConv",
+    "EdgeConditionedConv",
+    "SiameseEncoder",
+]

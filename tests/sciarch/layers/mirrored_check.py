@@ -1,9 +1,10 @@
 """Run every layer case under MirroredStrategy on 2 logical CPU devices (run as a script).
 
 Logical devices must be configured before TensorFlow initialises its devices, so this runs in
-a fresh interpreter (see test_distributed.py). All cases are combined into one model (one
+a fresh interpreter (see test_distributed.py). One case per layer class (``ONE_PER_CLASS``,
+which covers every public layer) is combined into one model (one
 traced train/predict function instead of one per layer). The model is built in the strategy
-scope and trained for 3 steps with global batch 4 (2 per replica); then a copy built outside
+scope and trained for 2 steps with global batch 4 (2 per replica); then a copy built outside
 the strategy with the same weights must give the same predictions, column by column (so a
 layer whose replicas drift apart, or that computes something replica-dependent, is named).
 Prints one line ``RESULTS_JSON {...}``.
@@ -33,7 +34,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from layer_cases import BATCH, build_combined  # noqa: E402
+from layer_cases import BATCH, ONE_PER_CLASS, build_cases, build_combined  # noqa: E402
 
 
 def main():
@@ -41,18 +42,19 @@ def main():
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
+    cases = {name: case for name, case in build_cases().items() if name in ONE_PER_CLASS}
     with strategy.scope():
-        model, make_inputs, names = build_combined()
+        model, make_inputs, names = build_combined(cases)
         model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse", jit_compile=False)
     t_build = time.perf_counter() - t0
     x = make_inputs(rng)
     y = rng.normal(size=(BATCH, len(names))).astype("float32")
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).repeat(3).batch(BATCH)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).repeat(2).batch(BATCH)
     history = model.fit(ds, epochs=1, verbose=0)
     t_fit = time.perf_counter() - t0
     pred = model.predict(tf.data.Dataset.from_tensor_slices(x).batch(BATCH), verbose=0)
     keras.utils.set_random_seed(0)
-    plain, _, _ = build_combined()
+    plain, _, _ = build_combined(cases)
     plain.set_weights(model.get_weights())
     ref = np.asarray(plain(x, training=False))
     results = {

@@ -55,15 +55,13 @@ def test_weights_are_shared_not_duplicated():
     assert siamese.count_params() == enc.count_params()
 
 
-def test_functional_siamese_model_trains_and_keeps_antisymmetry():
+def test_functional_siamese_model_is_antisymmetric():
     a_in, b_in = keras.Input((None, 4)), keras.Input((None, 4))
     diff = SiameseEncoder(_encoder(), combine="difference")(a_in, b_in)
+    assert tuple(diff.shape) == (None, 6)
     out = keras.layers.Dense(1, use_bias=False)(diff)  # linear, bias-free head stays antisymmetric
     model = keras.Model([a_in, b_in], out)
     a, b = _pair()
-    y = (a.mean(axis=(1, 2)) - b.mean(axis=(1, 2)))[:, None]
-    model.compile("adam", "mse")
-    model.fit([a, b], y, epochs=2, verbose=0)
     np.testing.assert_allclose(model([a, b]), -np.asarray(model([b, a])), atol=1e-5)
 
 
