@@ -119,7 +119,16 @@ class LearnedPositionalEncoding(keras.layers.Layer):
 
     def call(self, x):
         self._check_length(x.shape[1])
-        table = ops.cast(self.table, x.dtype)[: ops.shape(x)[1]]
+        length = ops.shape(x)[1]
+        if x.shape[1] is None and keras.backend.backend() == "tensorflow":
+            import tensorflow as tf  # runtime check for lengths only known when running
+
+            tf.debugging.assert_less_equal(
+                tf.cast(length, "int32"),
+                self.max_length,
+                message=f"LearnedPositionalEncoding: sequence length exceeds max_length={self.max_length}",
+            )
+        table = ops.cast(self.table, x.dtype)[:length]
         return x + table[None]
 
     def compute_output_shape(self, input_shape):

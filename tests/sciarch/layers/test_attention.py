@@ -198,3 +198,16 @@ def test_windowed_variable_length_functional():
     model = keras.Model(inp, WindowedAttention(window=7, num_heads=3)(inp))
     for t in (1, 4, 50):
         assert tuple(model(np.zeros((2, t, 6), "float32")).shape) == (2, t, 6)
+
+
+def test_functional_outputs_with_scores():
+    x = keras.Input((None, 6))
+    y, scores = MultiHeadSelfAttention(2, 3)(x, return_attention_scores=True)
+    out, w = ScaledDotProductAttention(return_attention_scores=True)(y, x, x)
+    assert tuple(scores.shape) == (None, 2, None, None)
+    assert tuple(out.shape) == (None, None, 6) and tuple(w.shape) == (None, None, None)
+    wy, ww = WindowedAttention(3)(x, return_attention_scores=True)
+    assert tuple(ww.shape) == (None, None, 1, 3)
+    model = keras.Model(x, [out, w, scores, ww])
+    res = model(np.zeros((2, 5, 6), "float32"))
+    assert tuple(res[1].shape) == (2, 5, 5) and tuple(res[2].shape) == (2, 2, 5, 5)

@@ -198,3 +198,14 @@ def test_readout_modes():
         GraphReadout("max")(nodes, mask, return_weights=True)
     with pytest.raises(ValueError, match="mode"):
         GraphReadout("median")
+
+
+def test_functional_readout_with_weights():
+    nodes = keras.Input((None, 4))
+    mask = keras.Input((None,))
+    pooled, weights = GraphReadout("attention", units=3)(nodes, mask, return_weights=True)
+    assert tuple(pooled.shape) == (None, 4) and tuple(weights.shape) == (None, None)
+    model = keras.Model([nodes, mask], [pooled, weights])
+    m = np.array([[1, 1, 0]], "float32")
+    _, w = model([np.ones((1, 3, 4), "float32"), m])
+    np.testing.assert_allclose(w, [[0.5, 0.5, 0.0]], atol=1e-6)

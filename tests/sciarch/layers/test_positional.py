@@ -49,3 +49,14 @@ def test_learned_in_functional_model_with_unknown_length():
     model = keras.Model(inp, LearnedPositionalEncoding(max_length=32)(inp))
     assert tuple(model(np.zeros((2, 32, 4), "float32")).shape) == (2, 32, 4)
     assert tuple(model(np.zeros((2, 3, 4), "float32")).shape) == (2, 3, 4)
+
+
+def test_learned_too_long_in_graph_mode_names_the_limit():
+    import tensorflow as tf
+
+    layer = LearnedPositionalEncoding(max_length=8)
+    layer.build((None, None, 2))
+    fn = tf.function(layer.call, input_signature=[tf.TensorSpec((None, None, 2), tf.float32)])
+    assert tuple(fn(tf.zeros((1, 8, 2))).shape) == (1, 8, 2)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="max_length=8"):
+        fn(tf.zeros((1, 9, 2)))
