@@ -2,22 +2,27 @@
 
 import json
 
+import pytest
 import yaml
 
 from genomics_helpers import TINY_MODEL
 
 
-def test_sciarch_run_writes_model_metrics_and_figures(tmp_path, mini_data):
+@pytest.mark.parametrize("mode", ["window", "nucleotide"])
+def test_sciarch_run_writes_model_metrics_and_figures(tmp_path, mini_data, mode):
     from sciarch.config import load_config
     from sciarch.runner import load_run_model, run_pipeline
 
+    model = dict(TINY_MODEL)
+    data = {"root": str(mini_data), "mode": mode, "context": 80, "decoys_per_site": 3, "validation_fraction": 0.5,
+            "max_train_examples": 256}
+    if mode == "nucleotide":
+        model.pop("pool"), model.pop("centre_radius"), model.pop("linear_radius")
+        data.update(block=400, max_train_examples=8, sources=["genome"], eval_max_genes=1)
     cfg_path = tmp_path / "tiny.yaml"
     cfg_path.write_text(yaml.safe_dump({
-        "pipeline": "genomics",
-        "data": {"root": str(mini_data), "context": 80, "decoys_per_site": 3, "validation_fraction": 0.5,
-                 "max_train_examples": 256},
-        "model": TINY_MODEL,
-        "train": {"epochs": 1, "batch_size": 64, "tensorboard": False, "verbose": 0},
+        "pipeline": "genomics", "data": data, "model": model,
+        "train": {"epochs": 1, "batch_size": 8 if mode == "nucleotide" else 64, "tensorboard": False, "verbose": 0},
     }))
     cfg = load_config(cfg_path, pipeline="genomics")
     run = run_pipeline(cfg, out=tmp_path / "run")
@@ -31,4 +36,4 @@ def test_sciarch_run_writes_model_metrics_and_figures(tmp_path, mini_data):
     report = (run.dir / "report.md").read_text()
     assert "ism_donor.png" in report and "windows/pwm/donor_accuracy" in report
     model = load_run_model(run.dir)  # the exported model reloads with the sciarch layers
-    assert model.output_shape == (None, 3)
+    assert model.output_shape == ((None, 3) if mode == "window" else (None, None, 3))
