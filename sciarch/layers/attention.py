@@ -277,9 +277,10 @@ class WindowedAttention(keras.layers.Layer):
     ``|i - j| <= window // 2`` (``window`` is the full width, e.g. ``window=9`` sees 4
     neighbours on each side plus itself; an even window behaves like the next odd one).
 
-    Keys are gathered per offset from a padded copy of the sequence, so memory and time are
-    ``O(T * window)`` rather than ``O(T**2)``; sequences of any length (``None`` time axis)
-    work. Positions outside the sequence and padded positions (``mask`` 0/False) get zero
+    The sequence is cut into blocks of ``max(window // 2, 1)`` positions and each block attends
+    to itself and its two neighbours under a band mask, so memory and time are
+    ``O(T * window)`` rather than ``O(T**2)`` and the work is batched matmuls; sequences of
+    any length (``None`` time axis) work. Positions outside the sequence and padded positions (``mask`` 0/False) get zero
     weight, and outputs at padded positions are zero.
 
     Call arguments:
@@ -341,36 +342,55 @@ class WindowedAttention(keras.layers.Layer):
     def call(self, x, mask=None, return_attention_scores=False):
         batch, length = ops.shape(x)[0], ops.shape(x)[1]
         h = self.half_width
-        q = self._split_heads(self.query_dense(x)) * (1.0 / math.sqrt(self._head_dim))
+        heads, depth = self.num_heads, self._head_dim
+        q = self._split_heads(self.query_dense(x)) * (1.0 / math.sqrt(depth))
         k = self._split_heads(self.key_dense(x))
         v = self._split_heads(self.value_dense(x))
         m = bool_mask(mask)
         valid = ops.ones((batch, length), dtype=x.dtype) if m is None else ops.cast(m, x.dtype)
-        pad4 = ((0, 0), (h, h), (0, 0), (0, 0))
-        k_pad = ops.pad(k, pad4)
-        v_pad = ops.pad(v, pad4)
-        valid_pad = ops.pad(valid, ((0, 0), (h, h)))  # outside the sequence = invalid
-        logits, key_valid = [], []
-        for o in range(2 * h + 1):  # key position j = i + o - h
-            logits.append(ops.sum(q * k_pad[:, o : o + length], axis=-1))  # [B, T, H]
-            key_valid.append(valid_pad[:, o : o + length])  # [B, T]
-        logits = ops.stack(logits, axis=-1)  # [B, T, H, W]
-        key_valid = ops.stack(key_valid, axis=-1)  # [B, T, W]
-        key_valid = ops.expand_dims(ops.not_equal(key_valid, 0), 2)  # [B, T, 1, W]
-        if h == 0:  # window of one: each position attends to itself (when valid)
-            weights = ops.broadcast_to(ops.cast(key_valid, logits.dtype), ops.shape(logits))
-        else:
-            weights = masked_softmax(logits, key_valid)
-        out = 0.0
-        for o in range(2 * h + 1):
-            out = out + ops.expand_dims(weights[..., o], -1) * v_pad[:, o : o + length]
-        out = ops.reshape(out, (batch, length, self.num_heads * self._head_dim))
+
+        # Blocked band attention: cut the sequence into blocks of S >= h positions; the keys a
+        # query can see all lie in its own block and the two neighbouring ones, so each block
+        # attends to 3S keys with batched matmuls and a fixed band mask (O(T * 3S) work).
+        size = max(h, 1)
+        pad_end = (size - length % size) % size
+        blocks = (length + pad_end) // size
+        qb = ops.reshape(
+            ops.pad(q, ((0, 0), (0, pad_end), (0, 0), (0, 0))), (batch, blocks, size, heads, depth)
+        )
+
+        def context(t, tail_shape):
+            # one block of padding on each side (invalid positions), then [prev, own, next]
+            widths = ((0, 0), (size, pad_end + size)) + ((0, 0),) * len(tail_shape)
+            tb = ops.reshape(ops.pad(t, widths), (batch, blocks + 2, size) + tail_shape)
+            return ops.concatenate([tb[:, :-2], tb[:, 1:-1], tb[:, 2:]], axis=2)
+
+        k_ctx = context(k, (heads, depth))  # [B, nb, 3S, H, D]
+        v_ctx = context(v, (heads, depth))
+        valid_ctx = context(valid, ())  # [B, nb, 3S]
+        logits = ops.einsum("bnqhd,bnkhd->bnhqk", qb, k_ctx)  # [B, nb, H, S, 3S]
+        rel = np.arange(3 * size)[None, :] - size - np.arange(size)[:, None]  # key - query
+        band = ops.convert_to_tensor(np.abs(rel) <= h)  # [S, 3S]
+        allowed = ops.logical_and(
+            band[None, None, None], ops.not_equal(valid_ctx, 0)[:, :, None, None, :]
+        )
+        weights = masked_softmax(logits, allowed)
+        out = ops.einsum("bnhqk,bnkhd->bnqhd", weights, v_ctx)
+        out = ops.reshape(out, (batch, blocks * size, heads * depth))[:, :length]
         out = self.output_dense(out)
         if m is not None:
             out = out * ops.expand_dims(valid, -1)
-        if return_attention_scores:
-            return out, weights
-        return out
+        if not return_attention_scores:
+            return out
+        # weights per offset o = key - query + h, [B, T, H, 2h + 1]
+        offsets = np.arange(2 * h + 1)
+        one_hot = (
+            np.arange(3 * size)[None, :, None]
+            == (np.arange(size)[:, None, None] + size + offsets[None, None, :] - h)
+        ).astype(keras.backend.standardize_dtype(weights.dtype))  # [S, 3S, W]
+        per_offset = ops.einsum("bnhqk,qkw->bnqhw", weights, ops.convert_to_tensor(one_hot))
+        per_offset = ops.reshape(per_offset, (batch, blocks * size, heads, 2 * h + 1))
+        return out, per_offset[:, :length]
 
     def compute_mask(self, inputs, mask=None):
         return mask
