@@ -123,7 +123,7 @@ def main(argv=None):
     if result["detectors"]:
         fig = plot_recall_vs_density({k: v["metrics"] for k, v in result["detectors"].items()}, bins,
                                      out_path.with_name("bubble_recall_vs_density.png"))
-        result["figure"] = str(fig.relative_to(ROOT))
+        result["figure"] = str(fig.relative_to(ROOT)) if fig.is_relative_to(ROOT) else str(fig)
         out_path.write_text(json.dumps(result, indent=1))
     print(json.dumps(result.get("summary", {}), indent=1))
 

@@ -72,7 +72,7 @@ def test_two_stage_finds_the_tracks_of_a_sparse_frame(sparse_data):
     s, (x, _, _) = sparse_data
     model = TwoStageDetector(**TWO)
     hist = _fit(model, sparse_data, steps=30, epochs=4, eager=False)
-    assert hist["loss"][-1] < 0.5 * hist["loss"][0]
+    assert hist["loss"][-1] < 0.75 * hist["loss"][0]
     det = model.detect(x[:4].astype("float32"))
     det = {"boxes": np.asarray(det["boxes"])[..., [1, 0, 3, 2]], "scores": np.asarray(det["scores"]),
            "classes": np.asarray(det["classes"])}
