@@ -455,7 +455,11 @@ class GenomicsPipeline(Pipeline):
         return self.evaluate_sets(model, wset, genes)
 
     def evaluate_sets(self, model, wset: D.WindowSet, genes: list) -> dict:
-        """Metrics of ``model`` and the PWM on windows ``wset`` and on ``[(piece, gene), ...]``."""
+        """Metrics of ``model`` and the PWM on windows ``wset`` and on ``[(piece, gene), ...]``.
+
+        Metrics that are undefined on the given data (PR-AUC or top-k of a class without true
+        sites, accuracy on an empty task) are left out rather than reported as NaN.
+        """
         P = self.prepare()
         d = self.config.data
         out: dict[str, float] = {}
@@ -500,7 +504,8 @@ class GenomicsPipeline(Pipeline):
         if P.chunks:
             out["data/train_chunks"] = float(len(P.chunks["train"][0]))
         out["data/train_removed_40mer"] = float(P.summary.get("train_removed_sharing_40mer_with_validation", 0))
-        return out
+        # metrics undefined on this data (e.g. PR-AUC of a class with no true site) are left out
+        return {k: v for k, v in out.items() if np.isfinite(v)}
 
     def _external(self, path: Path):
         """Windows and genes from a user file or folder in the embedded formats."""
