@@ -578,7 +578,10 @@ def run_beam_screen(cfg: BeamScreenConfig) -> dict:
 
     t0 = time.perf_counter()
     prep = _prepare(cfg)
-    opts = PipelineOptions([f"--runner={cfg.runner}", *cfg.beam_options])
+    opts = PipelineOptions([f"--runner={cfg.runner}", *cfg.beam_options])  # a --runner in beam_options wins
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    runner_name = opts.view_as(StandardOptions).runner or cfg.runner
     p = beam.Pipeline(options=opts)
     build_pipeline(p, cfg, prep)
     result = p.run()
@@ -594,7 +597,7 @@ def run_beam_screen(cfg: BeamScreenConfig) -> dict:
     summary = {
         "status": "complete" if not errors else "incomplete",
         "errors": errors,
-        "runner": cfg.runner,
+        "runner": runner_name,
         "beam_options": cfg.beam_options,
         "library": {"shards": prep["shards"]},
         "model": {"run_dir": cfg.model, "sha256": model_sha, "scorer": cfg.scorer},
@@ -686,7 +689,7 @@ def main(
         fail(str(exc))
     c = summary["counts"]
     typer.echo(
-        f"screened {c['read']:,} records on {runner}: {c['scored']:,} scored, {c['rejected']:,} rejected "
+        f"screened {c['read']:,} records on {summary['runner']}: {c['scored']:,} scored, {c['rejected']:,} rejected "
         f"({summary['molecules_per_s'] or 0:,.0f} molecules/s, {summary['wall_time_s']:.1f} s)"
     )
     typer.echo(f"hits: {out}/hits.csv  scores: {out}/scores/  rejected: {out}/rejected/")
