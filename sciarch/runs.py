@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -36,10 +37,30 @@ def config_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def finite_or_none(obj):
+    """Replace NaN/inf floats (anywhere in a nested structure) by None: strict JSON has no NaN."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_none(v) for v in obj]
+    try:
+        import numpy as np
+
+        if isinstance(obj, np.floating):
+            return finite_or_none(float(obj))
+    except ImportError:  # pragma: no cover
+        pass
+    return obj
+
+
 def write_json_atomic(path: Path, data) -> None:
+    """Write strict JSON (NaN/inf become null) via a temporary file and an atomic rename."""
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+    text = json.dumps(finite_or_none(data), indent=2, sort_keys=False, default=_json_default, allow_nan=False)
+    tmp.write_text(text + "\n")
     os.replace(tmp, path)
 
 

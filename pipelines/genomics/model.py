@@ -35,7 +35,7 @@ SELF_ATTENTION_LAYER = "self_attention"
 
 def _trunk(x, filters, stem_kernel, kernel_size, num_layers, dilation_base, dropout):
     x = keras.layers.Conv1D(filters, stem_kernel, padding="same", name="motif_scanner")(x)
-    x = keras.layers.BatchNormalization(name="motif_bn")(x)
+    x = keras.layers.BatchNormalization(synchronized=True, name="motif_bn")(x)
     x = keras.layers.Activation("relu", name="motif_relu")(x)
     x = DilatedResidualStack(filters, kernel_size=kernel_size, num_layers=num_layers, dilation_base=dilation_base,
                              normalization="batch", dropout=dropout, name="dilated_stack")(x)
