@@ -76,6 +76,8 @@ def main(argv=None):
     ap.add_argument("--kiba-epochs", type=int, default=None, help="override train.epochs for KIBA")
     ap.add_argument("--ddg-epochs", type=int, default=15)
     ap.add_argument("--skip-kiba", action="store_true")
+    ap.add_argument("--only-kiba", action="store_true",
+                    help="re-run KIBA only and update that section of an existing --out JSON")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="override for both configs")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/drug_affinity.json"))
     ap.add_argument("--run-root", default=str(ROOT / "runs/benchmark_drug_affinity"))
@@ -107,7 +109,11 @@ def main(argv=None):
         tmp.write_text(json.dumps(result, indent=2, default=float))
         tmp.replace(out_path)
 
-    datasets = [("davis", args.davis_config, args.davis_epochs)]
+    if args.only_kiba and out_path.is_file():
+        previous = json.loads(out_path.read_text())
+        result.update({k: v for k, v in previous.items() if k not in ("kiba", "machine")})
+        result["machine_davis_run"] = previous.get("machine")
+    datasets = [] if args.only_kiba else [("davis", args.davis_config, args.davis_epochs)]
     if not args.skip_kiba:
         datasets.append(("kiba", args.kiba_config, args.kiba_epochs))
     davis_model = davis_pipe = None
@@ -143,6 +149,11 @@ def main(argv=None):
         if name == "davis":
             davis_model, davis_pipe, davis_split = model, pipe, (tr, va)
 
+    if args.only_kiba:
+        result["machine"]["load_average_at_end"] = list(os.getloadavg())
+        save()
+        stage(f"written {out_path} (KIBA section)", t0)
+        return
     stage(f"({len(datasets) + 1}/{len(datasets) + 1}) Davis mutants: Siamese ΔpKd ({args.ddg_epochs} epochs) vs subtraction", t0)
     tr, va = davis_split
     ddg = run_ddg_experiment(davis_pipe.data, davis_model, davis_pipe.config.model, tr, va,

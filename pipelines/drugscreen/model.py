@@ -72,8 +72,13 @@ class DrugScreenModelConfig(Section):
     protein_kernel: int = Field(8, ge=1)
     protein_layers: int = Field(4, ge=1, description="dilated: residual blocks in the stack")
     protein_embedding: int = Field(128, ge=1)
+    protein_token_norm: bool = Field(
+        False, description="LayerNorm on the token embeddings (gives distinct proteins distinct embeddings from the start)"
+    )
     fusion: Literal["concat", "concat_product"] = "concat"
     head_units: list[int] = Field(default_factory=lambda: [512, 256])
+    head_activation: str = Field("relu", description="activation of the head's hidden layers")
+    head_norm: bool = Field(False, description="LayerNorm on the fused embedding (keeps the head's units alive)")
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     unique_proteins: bool = Field(True, description="encode each distinct protein of a batch once")
     unique_ligands: bool = Field(True, description="encode each distinct ligand of a batch once")
@@ -179,6 +184,8 @@ def build_protein_encoder(cfg: DrugScreenModelConfig, name: str = "protein_encod
     """``protein_tokens [B, L]`` -> ``[B, protein_embedding]`` (any L)."""
     tokens = keras.Input((None,), dtype="int32", name="protein_tokens")
     x = keras.layers.Embedding(VOCAB_SIZE, cfg.protein_embedding_dim, name="token_embedding")(tokens)
+    if cfg.protein_token_norm:
+        x = keras.layers.LayerNormalization(name="token_norm")(x)
     if cfg.protein_encoder == "cnn":
         for i, f in enumerate(cfg.protein_filters):
             stride = cfg.protein_stem_stride if i == 0 else 1
@@ -207,8 +214,10 @@ def build_affinity_head(cfg: DrugScreenModelConfig, output_bias: float = 0.0, na
         if cfg.ligand_embedding != cfg.protein_embedding:
             raise ValueError("fusion 'concat_product' needs ligand_embedding == protein_embedding")
         z = keras.layers.Concatenate(name="fusion_product")([z, keras.layers.Multiply(name="product")([lig, prot])])
+    if cfg.head_norm:
+        z = keras.layers.LayerNormalization(name="fusion_norm")(z)
     for i, u in enumerate(cfg.head_units):
-        z = keras.layers.Dense(u, activation="relu", name=f"dense_{i}")(z)
+        z = keras.layers.Dense(u, activation=cfg.head_activation, name=f"dense_{i}")(z)
         if cfg.dropout:
             z = keras.layers.Dropout(cfg.dropout, name=f"dropout_{i}")(z)
     # zero kernel + bias at the label mean: training starts from the mean predictor

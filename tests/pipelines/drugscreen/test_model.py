@@ -115,3 +115,14 @@ def test_siamese_is_antisymmetric_and_sees_the_mutation(tmp_path):
     assert np.abs(d).max() > 0
     model.save(tmp_path / "s.keras")
     np.testing.assert_allclose(np.asarray(keras.models.load_model(tmp_path / "s.keras")(x)), d, atol=1e-6)
+
+
+def test_optional_normalisations_build_and_roundtrip(tmp_path):
+    keras.utils.set_random_seed(0)
+    cfg = DrugScreenModelConfig(**TINY, head_norm=True, protein_token_norm=True, gnn="ecc")
+    model = _randomise_output(build_affinity_model(cfg, output_bias=11.0))
+    assert model.get_layer("affinity_head").get_layer("fusion_norm") is not None
+    assert model.get_layer("protein_encoder").get_layer("token_norm") is not None
+    x = _inputs([featurize_smiles(s) for s in SMILES], SEQS)
+    model.save(tmp_path / "n.keras")
+    np.testing.assert_allclose(np.asarray(keras.models.load_model(tmp_path / "n.keras")(x)), np.asarray(model(x)), atol=1e-5)
