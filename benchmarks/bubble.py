@@ -11,7 +11,7 @@ class-agnostic recall at IoU 0.5 is >= 5 points above the one-stage baseline; AP
 
 Usage::
 
-    python benchmarks/bubble.py [--steps 1000] [--size 128] [--n-train 1024] [--n-test 96]
+    python benchmarks/bubble.py [--steps 1600] [--size 128] [--n-train 1024] [--n-test 96]
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ OUT = ROOT / "benchmarks" / "results"
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=1000, help="training steps per detector (same for both)")
+    ap.add_argument("--steps", type=int, default=1600, help="training steps per detector (same for both)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--size", type=int, default=128, help="frame side in pixels")
