@@ -100,7 +100,7 @@ def test_beam_matches_local_screen_with_the_model(tmp_path, tiny_run, targets):
     assert {int(r.split("\t")[0]) for r in rows} == bad
 
     ls = json.loads((local / "summary.json").read_text())
-    assert summary["status"] == "complete" and summary["errors"] == []
+    assert summary["status"] == "complete" and summary["errors"] == [] and summary["runner"] == "DirectRunner"
     for k in ("read", "scored", "rejected", "rejected_by_reason"):
         assert summary["counts"][k] == ls["counts"][k], k
     assert json.loads((beam / "summary.json").read_text())["counts"]["scored"] == len(valid)
