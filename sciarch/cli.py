@@ -175,10 +175,18 @@ def demo_cmd(
         _fail(f"demo failed for: {', '.join(failed)}", code=1)
 
 
-def _mount_extensions() -> None:
-    """Mount pipeline verbs (``sciarch <pipeline> ...``) and the screening verb."""
+def _mount_extensions(argv: list[str] | None = None) -> None:
+    """Mount pipeline verbs (``sciarch <pipeline> ...``) and the screening verb.
+
+    ``sciarch screen`` needs no pipeline registry, so it skips discovery (which imports
+    every pipeline and TensorFlow) and its worker processes start at once.
+    """
     from sciarch.pipeline import available_pipelines
 
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["screen"]:
+        _mount_screen()
+        return
     for name, cls in available_pipelines().items():
         try:
             sub = cls.cli()
@@ -187,15 +195,17 @@ def _mount_extensions() -> None:
             continue
         if sub is not None:
             app.add_typer(sub, name=name, help=f"{cls.description} (extra verbs)")
-    try:
-        from sciarch.screening.cli import screen
-    except ImportError:
-        return
+    _mount_screen()
+
+
+def _mount_screen() -> None:
+    from sciarch.screening.cli import screen
+
     app.command("screen")(screen)
 
 
 def main(argv: list[str] | None = None) -> None:
-    _mount_extensions()
+    _mount_extensions(argv)
     try:
         app(args=argv, prog_name="sciarch", standalone_mode=True)
     except ConfigError as exc:  # raised from a pipeline verb
