@@ -26,7 +26,8 @@ import dataclasses
 
 import numpy as np
 import tensorflow_datasets as tfds
-from etils import epath
+
+from sciarch.io.tfds import LocalSourceBuilder
 
 from pipelines.bubble.simulator import CLASS_NAMES, PARTICLES, VERTEX_KINDS, BubbleChamberSimulator, SimulatorConfig
 
@@ -40,7 +41,7 @@ class BubbleChamberConfig(tfds.core.BuilderConfig):
     tracks_per_image: tuple[int, int] = (5, 80)
 
 
-class BubbleChamber(tfds.core.GeneratorBasedBuilder):
+class BubbleChamber(LocalSourceBuilder):
     """Simulated bubble-chamber frames with per-track boxes, classes and physics labels.
 
     Args:
@@ -57,12 +58,6 @@ class BubbleChamber(tfds.core.GeneratorBasedBuilder):
         BubbleChamberConfig(name="mixed", description="5-80 tracks per frame", tracks_per_image=(5, 80)),
         BubbleChamberConfig(name="crowded", description="40-90 tracks per frame", tracks_per_image=(40, 90)),
     ]
-
-    # TFDS locates a builder's code through importlib resources; the path is known here.
-    @tfds.core.utils.classproperty
-    @classmethod
-    def code_path(cls):
-        return epath.Path(__file__)
 
     def __init__(self, *, n_train: int = 512, n_validation: int = 128, n_test: int = 128, seed: int = 0,
                  simulator: dict | None = None, **kwargs):

@@ -22,11 +22,10 @@ Example:
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import tensorflow_datasets as tfds
-from etils import epath
+from sciarch.io.tfds import LocalSourceBuilder
 
 from pipelines.drugscreen.data import DATA_ROOT, DTAData
 
@@ -35,7 +34,7 @@ He et al. (2017) J. Cheminform. 9:24; Öztürk, Özgür & Ozkirimli (2018) Bioin
 NUM_FOLDS = 5
 
 
-class DrugTargetPairs(tfds.core.GeneratorBasedBuilder):
+class DrugTargetPairs(LocalSourceBuilder):
     """Labelled drug-target pairs of Davis or KIBA with SMILES and protein sequence."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -45,17 +44,8 @@ class DrugTargetPairs(tfds.core.GeneratorBasedBuilder):
         tfds.core.BuilderConfig(name="kiba", description="KIBA: 2,111 ligands x 229 kinases, KIBA score"),
     ]
 
-    # TFDS locates a builder's code through importlib resources; the path is known here.
-    @tfds.core.utils.classproperty
-    @classmethod
-    def code_path(cls):
-        return epath.Path(__file__)
-
-    def __init__(self, *, source_dir: str | Path | None = None, **kwargs):
-        self.source_dir = Path(source_dir) if source_dir is not None else DATA_ROOT
-        if not self.source_dir.is_dir():
-            raise FileNotFoundError(f"{self.source_dir}: drugscreen data folder not found")
-        super().__init__(**kwargs)
+    SOURCE_DIR = DATA_ROOT
+    SOURCE_NAME = "drugscreen"
 
     def _info(self):
         return tfds.core.DatasetInfo(

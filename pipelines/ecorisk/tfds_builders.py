@@ -24,11 +24,11 @@ Example:
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import tensorflow_datasets as tfds
-from etils import epath
+
+from sciarch.io.tfds import LocalSourceBuilder
 
 from pipelines.ecorisk import data as D
 
@@ -44,21 +44,13 @@ def _default_split_cfg():
     return EcoRiskData()
 
 
-class _EcoTable(tfds.core.GeneratorBasedBuilder):
+class _EcoTable(LocalSourceBuilder):
     """Shared plumbing: offline source folder, code path, split generation."""
 
     VERSION = tfds.core.Version("1.0.0")
 
-    @tfds.core.utils.classproperty
-    @classmethod
-    def code_path(cls):
-        return epath.Path(__file__)
-
-    def __init__(self, *, source_dir: str | Path | None = None, **kwargs):
-        self.source_dir = Path(source_dir) if source_dir is not None else D.DATA_DIR
-        if not self.source_dir.is_dir():
-            raise FileNotFoundError(f"{self.source_dir}: ecorisk data folder not found")
-        super().__init__(**kwargs)
+    SOURCE_DIR = D.DATA_DIR
+    SOURCE_NAME = "ecorisk"
 
     def _split_generators(self, dl_manager):
         del dl_manager  # offline

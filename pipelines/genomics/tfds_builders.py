@@ -26,11 +26,11 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import tensorflow_datasets as tfds
-from etils import epath
+
+from sciarch.io.tfds import LocalSourceBuilder
 
 from pipelines.genomics import data as D
 from sciarch.pipeline import PROJECT_ROOT
@@ -58,21 +58,11 @@ class PiecesConfig(tfds.core.BuilderConfig):
     flank: int = 200
 
 
-class _LocalBuilder(tfds.core.GeneratorBasedBuilder):
+class _LocalBuilder(LocalSourceBuilder):
     """Builder reading local files only; ``source_dir`` holds the embedded data layout."""
 
-    # TFDS locates a builder's code through importlib resources, which needs the
-    # `importlib_resources` backport for namespace packages; the path is known here.
-    @tfds.core.utils.classproperty
-    @classmethod
-    def code_path(cls):
-        return epath.Path(__file__)
-
-    def __init__(self, *, source_dir: str | Path | None = None, **kwargs):
-        self.source_dir = Path(source_dir) if source_dir is not None else DEFAULT_SOURCE
-        if not self.source_dir.is_dir():
-            raise FileNotFoundError(f"{self.source_dir}: genomics data folder not found")
-        super().__init__(**kwargs)
+    SOURCE_DIR = DEFAULT_SOURCE
+    SOURCE_NAME = "genomics"
 
     def _split_generators(self, dl_manager):
         del dl_manager  # offline
