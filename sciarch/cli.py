@@ -26,6 +26,10 @@ app = typer.Typer(
 )
 
 
+#: extensions already mounted on ``app`` (main() may run more than once in one process, e.g. in tests)
+_MOUNTED: set[str] = set()
+
+
 def _fail(msg: str, code: int = 2):
     typer.echo(f"error: {msg}", err=True)
     raise typer.Exit(code)
@@ -187,6 +191,9 @@ def _mount_extensions(argv: list[str] | None = None) -> None:
     if args[:1] == ["screen"]:
         _mount_screen()
         return
+    if "pipelines" in _MOUNTED:
+        return
+    _MOUNTED.add("pipelines")
     for name, cls in available_pipelines().items():
         try:
             sub = cls.cli()
@@ -199,6 +206,9 @@ def _mount_extensions(argv: list[str] | None = None) -> None:
 
 
 def _mount_screen() -> None:
+    if "screen" in _MOUNTED:
+        return
+    _MOUNTED.add("screen")
     from sciarch.screening.cli import screen
 
     app.command("screen")(screen)

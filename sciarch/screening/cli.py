@@ -60,6 +60,13 @@ def screen(
         help="custom scorer 'package.module:factory'; factory(model_dir_or_None, [target FASTA paths]) returns an "
         "object with target_names, fingerprint and score(batch) -> [B, T] (instead of the affinity model)",
     ),
+    runner: str = typer.Option(
+        "local", "--runner", help="'local' (this machine) or 'beam' (Apache Beam RunInference; DirectRunner unless a "
+        "--beam-option=--runner=... names another)"
+    ),
+    beam_option: Optional[list[str]] = typer.Option(
+        None, "--beam-option", help="Beam pipeline option with --runner beam, e.g. --beam-option=--runner=DataflowRunner (repeatable)"
+    ),
 ) -> None:
     """Screen a molecule library against protein targets; write hits.csv, scores.parquet, rejected.tsv, summary.json.
 
@@ -72,6 +79,7 @@ def screen(
 
     * `sciarch screen --model runs/davis --library data/drugscreen/zinc250k_jtvae_valid.smi.gz --target egfr.fasta --top 50`
     * `sciarch screen -m runs/davis -l lib.csv --smiles-column smiles --id-column name -t a.fasta -t b.fasta --rank-by max --strip-salts --dedup --filter pains`
+    * `sciarch screen -m runs/davis -l 'libs/part-*.smi.gz' -t egfr.fasta -o screens/egfr --runner beam`
     """
     from sciarch.screening.engine import (
         ScreenConfig,
@@ -93,6 +101,18 @@ def screen(
             if name.lower().endswith(suf):
                 name = name[: -len(suf)]
         out = Path(f"screen_{name}")
+    if runner not in ("local", "beam"):
+        _fail(f"--runner {runner!r}: choose 'local' or 'beam'")
+    if runner == "beam":
+        if resume or dedup:
+            _fail("--resume and --dedup are not available with --runner beam")
+        from sciarch.screening.beam import main as beam_main
+
+        return beam_main(model, [str(library)], target, top, str(out), smiles_column, id_column, delimiter, rank_by,
+                         lower_is_better, max_atoms, strip_salts, filter_, batch_size, chunk_size, scorer,
+                         "DirectRunner", beam_option, 0)
+    if beam_option:
+        _fail("--beam-option needs --runner beam")
     if progress is None:
         progress = sys.stderr.isatty()
     cfg = ScreenConfig(

@@ -183,3 +183,29 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, tiny_run, targets):
     r = CliRunner().invoke(app, ["--library", str(lib), "--model", str(tmp_path), "--target", str(targets[0]),
                                  "--out", str(tmp_path / "o3")])
     assert r.exit_code == 2 and "no trained model" in r.output
+
+
+def test_sciarch_screen_runner_beam_matches_local(tmp_path, targets):
+    """`sciarch screen --runner beam` runs the Beam pipeline with the same flags as the local screen."""
+    from typer.testing import CliRunner
+
+    from sciarch.cli import _mount_extensions, app
+
+    _mount_extensions(["screen"])
+    lib = tmp_path / "lib.smi"
+    write_malformed_library(lib, n_valid=200)
+    common = ["screen", "--library", str(lib), "--target", str(targets[0]), "--target", str(targets[1]),
+              "--scorer", "screening_cases:atom_scorer_factory", "--top", str(TOP), "--chunk-size", str(CHUNK),
+              "--batch-size", str(BATCH)]
+    r = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "local"), "--workers", "0", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "beam"), "--runner", "beam"])
+    assert r.exit_code == 0, r.output
+    assert "on DirectRunner" in r.output
+    assert (tmp_path / "beam" / "hits.csv").read_text() == (tmp_path / "local" / "hits.csv").read_text()
+    r = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "x"), "--runner", "beam", "--resume"])
+    assert r.exit_code == 2 and "not available with --runner beam" in r.output
+    r = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "y"), "--runner", "spark"])
+    assert r.exit_code == 2 and "--runner 'spark'" in r.output
+    r = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "z"), "--beam-option=--runner=DirectRunner"])
+    assert r.exit_code == 2 and "--beam-option needs --runner beam" in r.output
