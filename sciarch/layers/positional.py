@@ -123,11 +123,16 @@ class LearnedPositionalEncoding(keras.layers.Layer):
         if x.shape[1] is None and keras.backend.backend() == "tensorflow":
             import tensorflow as tf  # runtime check for lengths only known when running
 
-            tf.debugging.assert_less_equal(
+            check = tf.debugging.assert_less_equal(
                 tf.cast(length, "int32"),
                 self.max_length,
                 message=f"LearnedPositionalEncoding: sequence length exceeds max_length={self.max_length}",
             )
+            # The slice and the add depend on the check, so the check always fails first and
+            # the error names the limit (without this the add's shape error could win the race).
+            with tf.control_dependencies([check] if check is not None else []):
+                table = ops.cast(self.table, x.dtype)[:length]
+                return x + table[None]
         table = ops.cast(self.table, x.dtype)[:length]
         return x + table[None]
 
