@@ -153,9 +153,9 @@ def amazon_targets(df: pd.DataFrame) -> pd.Series:
 
 def sample_raster_at(path: Path, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Values of band 1 of ``path`` at map coordinates; returns ``(values, valid)``."""
-    import rasterio
+    from sciarch.io.raster import open_raster
 
-    with rasterio.open(path) as src:
+    with open_raster(path) as src:  # unreadable / truncated files: RasterReadError naming the file
         vals = np.array([v[0] for v in src.sample(zip(x, y))], np.float64)
         nod = src.nodata
     ok = np.isfinite(vals)

@@ -12,6 +12,12 @@
 * :func:`patch_origins` -- the upper-left corners of the patches to cut.
 * :func:`write_geotiff` -- write a band on a :class:`RasterGrid` (same CRS, transform,
   nodata), e.g. a predicted risk map on the input grid.
+* :func:`open_raster` -- ``rasterio.open`` whose read errors become :class:`RasterReadError`.
+
+Errors: every reader here raises :class:`RasterReadError` (a :class:`RasterGridError`,
+hence a :class:`sciarch.config.ConfigError`) with ONE line naming the file and the reason
+when a file is missing, is not a raster, or has truncated / corrupt pixel data; the CLI
+prints it as ``error: <file>: <reason>`` and exits with status 2.
 
 Example:
     >>> import numpy as np, tempfile, os
@@ -28,24 +34,74 @@ Example:
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
+
+from sciarch.config import ConfigError
 
 try:  # rasterio is an optional dependency (``pip install sciarch[ecorisk]``)
     import rasterio
     from rasterio.enums import Resampling
     from rasterio.warp import reproject
     from rasterio.windows import Window
+    from rasterio.errors import RasterioError
+    from rasterio._err import CPLE_BaseError
+
+    #: what rasterio / GDAL raise on unreadable files (a corrupt header can also ask numpy for an
+    #: impossible array: MemoryError / OverflowError)
+    _READ_ERRORS: tuple = (RasterioError, CPLE_BaseError, MemoryError, OverflowError)
 except ImportError as _exc:  # pragma: no cover
     rasterio = None
     _IMPORT_ERROR = _exc
+    _READ_ERRORS = ()
 
 
-class RasterGridError(ValueError):
+class RasterGridError(ConfigError):
     """Rasters that should share one grid do not (the message names the file and the field)."""
+
+
+class RasterReadError(RasterGridError):
+    """A raster file cannot be read: missing, not a raster, truncated or corrupt (one line naming the file)."""
+
+
+def _reason(exc: BaseException) -> str:
+    """The most specific GDAL message of ``exc`` (rasterio chains the GDAL error as the cause), one line."""
+    msgs = []
+    seen = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        m = str(e).strip()
+        if m and "See previous exception" not in m:
+            msgs.append(m)
+        e = e.__cause__ or e.__context__
+    if not msgs:
+        msgs = [type(exc).__name__]
+    text = msgs[-1] if len(msgs) > 1 else msgs[0]
+    text = " ".join(text.split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+@contextmanager
+def open_raster(path: str | Path) -> Iterator["rasterio.io.DatasetReader"]:
+    """``rasterio.open(path)`` for reading; any rasterio / GDAL error while opening OR reading
+    inside the ``with`` block is raised as :class:`RasterReadError` naming ``path``."""
+    _need_rasterio()
+    path = Path(path)
+    if not path.is_file():
+        raise RasterReadError(f"{path}: raster file not found")
+    try:
+        with rasterio.open(path) as src:
+            yield src
+    except RasterGridError:
+        raise
+    except _READ_ERRORS as exc:
+        raise RasterReadError(f"{path}: unreadable raster (truncated, corrupt or not a GeoTIFF): "
+                              f"{_reason(exc)}") from None
 
 
 def _need_rasterio():
@@ -110,17 +166,12 @@ class RasterGrid:
 
 def read_grid(path: str | Path) -> RasterGrid:
     """The grid of a raster file; raises ``RasterGridError`` naming the file if it cannot be read."""
-    _need_rasterio()
-    path = Path(path)
-    if not path.is_file():
-        raise RasterGridError(f"{path}: raster file not found")
-    try:
-        with rasterio.open(path) as src:
-            if src.crs is None:
-                raise RasterGridError(f"{path}: raster has no CRS")
-            return RasterGrid(src.crs, src.transform, src.width, src.height)
-    except rasterio.errors.RasterioIOError as exc:
-        raise RasterGridError(f"{path}: cannot read raster ({exc})") from None
+    with open_raster(path) as src:
+        if src.crs is None:
+            raise RasterGridError(f"{path}: raster has no CRS")
+        if src.count < 1:
+            raise RasterReadError(f"{path}: raster has no band")
+        return RasterGrid(src.crs, src.transform, src.width, src.height)
 
 
 @dataclass
@@ -242,7 +293,7 @@ def stack_rasters(
     nodatas: list[float | None] = []
     for i, (name, g, p) in enumerate(zip(names, grids, paths)):
         m = method_for(name)
-        with rasterio.open(p) as src:
+        with open_raster(p) as src:
             nod = src.nodata
             nodatas.append(None if nod is None else float(nod))
             if m is None:
