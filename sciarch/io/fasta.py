@@ -31,6 +31,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -55,15 +56,23 @@ _MAX_LISTED = 10
 
 
 class FastaError(ValueError):
-    """A FASTA file failed validation. ``problems`` holds one line per problem."""
+    """A FASTA file failed validation. ``problems`` holds one entry per problem.
+
+    The message is ONE line (``<file>: <n> problem(s) in FASTA input: <p1>; <p2>; ...``, the
+    first few listed and the rest counted), so a command line can print it as its error line.
+    """
 
     def __init__(self, path: str | Path, problems: list[str]):
         self.path = str(path)
-        self.problems = list(problems)
-        listed = "\n  ".join(self.problems[:_MAX_LISTED])
+        self.problems = [_one_line(p) for p in problems]
+        listed = "; ".join(self.problems[:_MAX_LISTED])
         more = len(self.problems) - _MAX_LISTED
-        tail = f"\n  ... and {more} more problem(s)" if more > 0 else ""
-        super().__init__(f"{self.path}: {len(self.problems)} problem(s) in FASTA input:\n  {listed}{tail}")
+        tail = f"; ... and {more} more problem(s)" if more > 0 else ""
+        super().__init__(f"{self.path}: {len(self.problems)} problem(s) in FASTA input: {listed}{tail}")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split()) if ("\n" in str(text) or "\r" in str(text)) else str(text)
 
 
 @dataclass
@@ -102,14 +111,98 @@ def open_text(path: str | Path):
     return open(path, encoding="ascii", errors="replace")
 
 
-def _header_lines(path: Path) -> list[int]:
-    """1-based line numbers of every header line (for error messages)."""
-    out = []
-    with open_text(path) as fh:
-        for i, line in enumerate(fh, 1):
-            if line.startswith(">"):
-                out.append(i)
-    return out
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"),
+    (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
+    (b"\xff\xfe", "UTF-16 (little-endian)"),
+    (b"\xfe\xff", "UTF-16 (big-endian)"),
+)
+
+
+def _open_binary(path: Path):
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+
+
+@dataclass
+class _Scan:
+    headers: list[int]  # 1-based line of every header, in order
+    widths: list[list[int]]  # per record: the letters on each of its sequence lines
+    problems: list[str]
+
+
+def _scan(path: Path) -> _Scan:
+    """One pass over the raw bytes: header lines, sequence line widths, and every problem that
+    would stop a text parser (encoding, byte-order marks, NUL bytes, text before the first
+    header, an unreadable gzip stream). Problems name the line (and the record, when in one)."""
+    headers: list[int] = []
+    widths: list[list[int]] = []
+    problems: list[str] = []
+    seen_content = False
+    i = 0
+
+    ids: list[str] = []
+
+    def where(line_no: int) -> str:
+        if not headers:
+            return f"line {line_no}"
+        return f"record {len(headers)} '{ids[-1]}' (line {headers[-1]}), line {line_no}"
+
+    try:
+        with _open_binary(path) as fh:
+            for i, raw in enumerate(fh, 1):
+                if i == 1:
+                    for bom, name in _BOMS:
+                        if raw.startswith(bom):
+                            raise FastaError(
+                                path, [f"line 1: the file is {name} encoded (byte-order mark); convert it to ASCII/UTF-8 text"]
+                            )
+                    if raw.startswith(b"\xef\xbb\xbf"):
+                        raw = raw[3:]
+                if b"\x00" in raw:
+                    col = raw.index(b"\x00") + 1
+                    problems.append(f"{where(i)}: NUL byte at column {col} (binary or UTF-16 data?)")
+                    if len(problems) > 100:
+                        break
+                    continue
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    problems.append(
+                        f"{where(i)}: not valid UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+                    )
+                    if len(problems) > 100:
+                        break
+                    continue
+                if text.startswith(">"):
+                    head = text[1:].split(None, 1)
+                    ids.append(head[0] if head else "")
+                    headers.append(i)
+                    widths.append([])
+                    seen_content = True
+                    continue
+                stripped = "".join(text.split())
+                if not seen_content:
+                    if stripped:
+                        problems.append(f"line {i}: expected a '>' header line, got {stripped[:40]!r}")
+                        seen_content = True
+                    continue
+                if headers:
+                    widths[-1].append(len(stripped))
+                if not stripped.isascii():
+                    bad = next(c for c in stripped if not c.isascii())
+                    problems.append(f"{where(i)}: non-ASCII letter {bad!r} in a sequence line")
+    except FastaError:
+        raise
+    except (OSError, EOFError, zlib.error) as exc:
+        problems.append(f"line {i + 1}: cannot read the (compressed) file beyond line {i} ({_one_line(exc)})")
+    return _Scan(headers, widths, problems)
+
+
+def _open_validated(path: Path):
+    """Text of a file :func:`_scan` found clean (strict UTF-8, a leading UTF-8 BOM dropped)."""
+    return io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", errors="strict")
 
 
 def check_sequence(seq: str, alphabet: str = "ACGTN") -> list[tuple[int, str]]:
@@ -135,18 +228,6 @@ def _line_of(seq_start_line: int, record_text_widths: list[int] | None, pos: int
     return None
 
 
-def _sequence_line_widths(path: Path, header_line: int, max_lines: int = 10_000_000) -> list[int]:
-    widths = []
-    with open_text(path) as fh:
-        for i, line in enumerate(fh, 1):
-            if i <= header_line:
-                continue
-            if line.startswith(">") or i > header_line + max_lines:
-                break
-            widths.append(len(line.strip()))
-    return widths
-
-
 def iter_fasta(
     path: str | Path,
     alphabet: str = "ACGTN",
@@ -166,21 +247,24 @@ def iter_fasta(
         allow_duplicates: accept repeated record ids.
 
     Raises:
-        FastaError: listing every problem (record id, position, line).
+        FastaError: listing every problem (record id, position, line) in one line; this
+            includes bytes that are not UTF-8 text, a UTF-16/32 byte-order mark, NUL bytes,
+            text before the first header and a corrupt or truncated gzip stream.
         FileNotFoundError: the file does not exist.
     """
     if ambiguous not in ("error", "as_n"):
         raise ValueError(f"ambiguous must be 'error' or 'as_n', got {ambiguous!r}")
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
     problems: list[str] = []
     records: list[FastaRecord] = []
     seen: dict[str, int] = {}
-    headers = _header_lines(path)
-    with open_text(path) as fh:
-        first = fh.readline()
-        if first.strip() and not first.startswith(">"):
-            raise FastaError(path, [f"line 1: expected a '>' header line, got {first.strip()[:40]!r}"])
-    with open_text(path) as fh:
+    scan = _scan(path)
+    if scan.problems:
+        raise FastaError(path, scan.problems)
+    headers = scan.headers
+    with _open_validated(path) as fh:
         for i, rec in enumerate(SeqIO.parse(fh, "fasta")):
             seq = str(rec.seq)
             line = headers[i] if i < len(headers) else 0
@@ -200,7 +284,7 @@ def iter_fasta(
                 seq = "".join(chars)
                 bad = [(p, c) for p, c in bad if c not in amb]
             if bad:
-                widths = _sequence_line_widths(path, line) if line else None
+                widths = scan.widths[i] if i < len(scan.widths) else None
                 pos, letter = bad[0]
                 fline = _line_of(line + 1, widths, pos)
                 at_line = f", line {fline}" if fline else ""

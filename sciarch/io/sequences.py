@@ -39,6 +39,7 @@ __all__ = [
     "tokenize_proteins",
     "detokenize_protein",
     "check_protein",
+    "looks_like_nucleotide",
 ]
 
 STANDARD_AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
@@ -126,14 +127,38 @@ def detokenize_protein(ids) -> str:
     return "".join(_INV[ids[ids > 0]])
 
 
-def read_protein_fasta(path: str | Path, *, allow_duplicates: bool = False) -> dict[str, str]:
+#: a record of at least this many letters, all of them nucleotide codes, is taken for DNA/RNA
+NUCLEOTIDE_MIN_LENGTH = 10
+_NUCLEOTIDE = frozenset("ACGTUN")
+
+
+def looks_like_nucleotide(seq: str) -> bool:
+    """True when ``seq`` has at least :data:`NUCLEOTIDE_MIN_LENGTH` letters and only A, C, G, T/U
+    and N (either case): a DNA/RNA sequence given where a protein is expected.
+
+    Example:
+        >>> looks_like_nucleotide("ACGTACGTNNACGT"), looks_like_nucleotide("MKVLAAGIC")
+        (True, False)
+    """
+    return len(seq) >= NUCLEOTIDE_MIN_LENGTH and set(seq.upper()) <= _NUCLEOTIDE
+
+
+def read_protein_fasta(
+    path: str | Path, *, allow_duplicates: bool = False, allow_nucleotide: bool = False
+) -> dict[str, str]:
     """Read a protein FASTA file -> ``{record id: upper-case sequence}`` in file order.
 
     Every record is validated against :data:`PROTEIN_ALPHABET`; all problems are raised
     together as :class:`sciarch.io.fasta.FastaError` naming file, record, position and line.
+    A record that holds only nucleotide letters (see :func:`looks_like_nucleotide`) raises
+    :class:`SequenceError` (``"<file> record <id>: looks like a nucleotide sequence (ACGT/N
+    only), expected protein"``) unless ``allow_nucleotide``.
     """
     records = read_fasta(path, PROTEIN_ALPHABET, allow_duplicates=allow_duplicates)
     out: dict[str, str] = {}
     for r in records:
+        if not allow_nucleotide and looks_like_nucleotide(r.sequence):
+            kind = "ACGU/N" if "U" in r.sequence.upper() else "ACGT/N"
+            raise SequenceError(f"{path} record {r.id}: looks like a nucleotide sequence ({kind} only), expected protein")
         out.setdefault(r.id, r.sequence.upper())
     return out

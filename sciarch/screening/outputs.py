@@ -4,8 +4,9 @@ Crash safety: every file a checkpoint refers to is either written atomically
 (``*.tmp`` + ``fsync`` + ``os.replace``) or append-only with its committed size recorded
 in the checkpoint (``rejected.tsv`` is truncated back to that size on resume). Scores are
 written as Parquet *parts* while the screen runs and merged into one ``scores.parquet``
-with fixed-size row groups at the end, so the final file does not depend on where the
-screen was interrupted.
+with fixed-size row groups at the end, each written from one contiguous array per column
+(Parquet data pages follow the in-memory chunk layout), so the final file is byte-identical
+wherever the screen was interrupted.
 
 Example:
     >>> import tempfile, numpy as np
@@ -211,11 +212,14 @@ class ScoresStore:
                 n_pending += t.num_rows
                 while n_pending >= row_group_rows:
                     merged = pa.concat_tables(pending)
-                    writer.write_table(merged.slice(0, row_group_rows), row_group_size=row_group_rows)
+                    # one contiguous array per column: Parquet page boundaries follow the Arrow
+                    # chunk layout, which depends on where the parts (checkpoints) were cut
+                    group = merged.slice(0, row_group_rows).combine_chunks()
+                    writer.write_table(group, row_group_size=row_group_rows)
                     rest = merged.slice(row_group_rows)
                     pending, n_pending = [rest], rest.num_rows
             if n_pending or not parts:
-                merged = pa.concat_tables(pending) if pending else self.schema.empty_table()
+                merged = pa.concat_tables(pending).combine_chunks() if pending else self.schema.empty_table()
                 writer.write_table(merged, row_group_size=row_group_rows)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
