@@ -4,9 +4,15 @@ Mounted by :mod:`sciarch.cli` as ``app.command("screen")(screen)``. Importing th
 is cheap (TensorFlow is imported only when the model is loaded, after the featurisation
 workers have started).
 
-Exit status: 0 done; 1 the library could not be read to the end (everything before the
-error is scored and written, ``summary.json`` says ``"status": "incomplete"``); 2 bad
-arguments / files; 130 interrupted (a checkpoint was written; ``--resume`` continues).
+Exit status: 0 done; 1 the library could not be read to the end (a truncated or corrupt
+gzip stream: every line that decoded is scored or rejected and all outputs are written,
+``rejected.tsv`` ends with an ``unreadable`` row at the first line that could not be read,
+``summary.json`` says ``"status": "incomplete"`` and ``"unread_from_line"``; the error is
+one line on stderr); 2 bad arguments / files (one line on stderr, e.g. a UTF-16 library,
+an invalid or nucleotide target FASTA, or ``--resume`` with options that differ from the
+screen in ``--out``: the line names the option); 130 interrupted (a checkpoint was written;
+``--resume`` continues). A target longer than the model's protein length is cut to it with
+a one-line warning on stderr and listed in ``summary.json`` ``"truncated_targets"``.
 
 Example:
     sciarch screen --model runs/davis --library data/drugscreen/zinc250k_jtvae_valid.smi.gz \\
@@ -135,6 +141,7 @@ def screen(
         resume=resume,
         overwrite=overwrite,
         progress=progress,
+        target_files=_target_files(target),
     )
 
     from sciarch.screening.scoring import ScorerError
@@ -156,8 +163,12 @@ def screen(
         raise typer.Exit(130)
     except ScreenIncomplete as exc:
         c = exc.summary["counts"]
+        unread = exc.summary.get("unread_from_line")
+        where = f"; rejected.tsv line {unread}: unreadable from there on" if unread else ""
         typer.echo(
-            f"error: {exc}\n  kept: {c['scored']:,} scored, {c['rejected']:,} rejected, outputs in {out}", err=True
+            f"error: {exc}; kept: {c['scored']:,} scored, {c['rejected']:,} rejected, outputs in {out} "
+            f"(summary.json status \"incomplete\"{where})",
+            err=True,
         )
         raise typer.Exit(1)
     except (ScreenError, LibraryReadError, ScorerError) as exc:
@@ -168,6 +179,13 @@ def screen(
         f"({summary.get('molecules_per_s') or 0:,.0f} molecules/s, {summary['wall_time_s']:.1f} s)"
     )
     typer.echo(f"hits: {Path(out) / 'hits.csv'}  scores: {Path(out) / 'scores.parquet'}  rejected: {Path(out) / 'rejected.tsv'}")
+
+
+def _target_files(targets: list[Path]) -> tuple[str, ...]:
+    """``"<name>:<sha256[:12]>"`` per target file (missing files are reported by the scorer)."""
+    from sciarch.screening.scoring import file_sha256
+
+    return tuple(f"{Path(t).name}:{file_sha256(t)[:12] if Path(t).is_file() else 'missing'}" for t in targets)
 
 
 def _custom_scorer(spec: str, model: Optional[Path], targets: list[Path]):

@@ -88,6 +88,8 @@ class ScreenConfig:
         resume: continue from ``out/checkpoint.json``.
         overwrite: discard an existing screen in ``out``.
         progress: show a progress bar (stderr).
+        target_files: ``"<file name>:<sha256 prefix>"`` of each target FASTA (set by the CLI), so a
+            resume with other target files is refused even when a custom scorer names targets alike.
     """
 
     library: str
@@ -110,6 +112,7 @@ class ScreenConfig:
     resume: bool = False
     overwrite: bool = False
     progress: bool = True
+    target_files: tuple[str, ...] = ()
 
     def fingerprint(self) -> dict:
         """The settings that change results; a resume must use the same ones."""
@@ -117,8 +120,39 @@ class ScreenConfig:
             "top_n rank_by higher_is_better smiles_column id_column delimiter chunk_records batch_size "
             "max_atoms strip_salts dedup filters"
         ).split()
+        if self.target_files:
+            keys.append("target_files")
         d = asdict(self)
         return {k: (list(d[k]) if isinstance(d[k], tuple) else d[k]) for k in keys}
+
+
+#: ScreenConfig fields -> the ``sciarch screen`` option that sets them (for resume errors)
+_OPTION_NAMES = {
+    "top_n": "--top",
+    "rank_by": "--rank-by",
+    "higher_is_better": "--lower-is-better (higher_is_better)",
+    "smiles_column": "--smiles-column",
+    "id_column": "--id-column",
+    "delimiter": "--delimiter",
+    "chunk_records": "--chunk-size",
+    "batch_size": "--batch-size",
+    "max_atoms": "--max-atoms",
+    "strip_salts": "--strip-salts",
+    "dedup": "--dedup",
+    "filters": "--filter",
+    "target_files": "--target",
+}
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _show(v) -> str:
+    """A setting's value for a one-line message."""
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(map(str, v)) + "]"
+    return repr(v) if isinstance(v, str) else str(v)
 
 
 # ----------------------------------------------------------------------------- workers
@@ -200,6 +234,7 @@ class _Screen:
         self.session_read = 0
         self.session_scored = 0
         self._last_bytes = 0
+        self.unread_from_line: int | None = None
         self.timings = {"startup_to_first_result": None, "wait_for_workers": 0.0, "score": 0.0, "bookkeeping": 0.0}
 
     # ------------------------------------------------------------------ setup
@@ -231,20 +266,57 @@ class _Screen:
         return {"path": os.path.abspath(self.spec.path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
     def _check_resume(self, ck: dict) -> None:
+        """Refuse to continue (or to re-report) a screen made with settings that change its results.
+
+        The message names the command-line option that differs, old and new value.
+        """
+        where = f"{self.out}/checkpoint.json"
+        what = "the finished screen" if ck.get("complete") else "the checkpoint"
         if ck.get("version") != CHECKPOINT_VERSION:
-            raise ScreenError(f"{self.out}/checkpoint.json: written by an incompatible version ({ck.get('version')})")
-        if ck["settings"] != self.cfg.fingerprint():
-            diff = sorted(k for k in ck["settings"] if ck["settings"][k] != self.cfg.fingerprint().get(k))
+            raise ScreenError(f"{where}: written by an incompatible version ({ck.get('version')})")
+        new = self.cfg.fingerprint()
+        old_settings = ck.get("settings") or {}
+        if old_settings != new:
+            diff = sorted(k for k in set(old_settings) | set(new) if old_settings.get(k) != new.get(k))
+            shown = ", ".join(
+                f"{_OPTION_NAMES.get(k, k)} {_show(old_settings.get(k))} -> {_show(new.get(k))}" for k in diff
+            )
             raise ScreenError(
-                f"{self.out}/checkpoint.json: the checkpoint was made with different settings ({', '.join(diff)}); "
+                f"{where}: {what} was made with different settings ({shown}); "
                 "resume with the same options or use --overwrite"
             )
         lib = self._library_identity()
         old = ck["library"]
         if (old["size"], old["mtime_ns"]) != (lib["size"], lib["mtime_ns"]):
+            if old.get("path") and old["path"] != lib["path"]:
+                raise ScreenError(
+                    f"{where}: {what} was made with different settings (--library {old['path']} -> {lib['path']}); "
+                    "resume with the same options or use --overwrite"
+                )
             raise ScreenError(f"{self.spec.path}: the library changed since the checkpoint (size or time differ)")
-        if ck["model"].get("sha256") != self.scorer.fingerprint.get("sha256") or ck["targets"] != self.target_names:
-            raise ScreenError(f"{self.out}/checkpoint.json: the checkpoint was made with a different model or targets")
+        old_targets = list(ck.get("targets") or [])
+        if old_targets != self.target_names:
+            raise ScreenError(
+                f"{where}: {what} was made with different settings (--target {', '.join(old_targets)} -> "
+                f"{', '.join(self.target_names)}); resume with the same options or use --overwrite"
+            )
+        old_fp = ck.get("model") or {}
+        new_fp = json.loads(json.dumps(self.scorer.fingerprint))
+        if old_fp != new_fp:
+            old_t, new_t = old_fp.get("targets"), new_fp.get("targets")
+            if old_fp.get("sha256") == new_fp.get("sha256") and isinstance(old_t, dict) and isinstance(new_t, dict) \
+                    and old_t != new_t:
+                changed = sorted(k for k in set(old_t) | set(new_t) if old_t.get(k) != new_t.get(k))
+                detail = f"--target: the sequence of {', '.join(changed)} differs"
+            elif old_fp.get("sha256") != new_fp.get("sha256"):
+                detail = f"--model/--scorer: model sha256 {str(old_fp.get('sha256'))[:12]} -> {str(new_fp.get('sha256'))[:12]}"
+            else:
+                keys = sorted(k for k in set(old_fp) | set(new_fp) if old_fp.get(k) != new_fp.get(k))
+                detail = "--model/--scorer: " + ", ".join(f"{k} {_show(old_fp.get(k))} -> {_show(new_fp.get(k))}" for k in keys)
+            raise ScreenError(
+                f"{where}: {what} was made with a different model or targets ({detail}); "
+                "resume with the same options or use --overwrite"
+            )
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> dict:
@@ -269,6 +341,10 @@ class _Screen:
             summary_path = self.out / "summary.json"
             if not summary_path.is_file():
                 raise ScreenError(f"{self.out}: the screen is complete but summary.json is missing; use --overwrite")
+            # a finished screen is only reported again for the same options, model and targets
+            self.scorer = self.scorer_factory()
+            self.target_names = list(self.scorer.target_names)
+            self._check_resume(ck)
             return json.loads(summary_path.read_text())
         workers = (os.cpu_count() or 1) if cfg.workers is None else int(cfg.workers)
         self.workers = workers
@@ -502,6 +578,8 @@ class _Screen:
             "library": {**self.spec.describe(), "sha256": s.library_sha256, "bytes": os.path.getsize(self.spec.path)},
             "model": self.scorer.fingerprint,
             "targets": self.target_names,
+            "unread_from_line": self.unread_from_line,
+            "truncated_targets": list(getattr(self.scorer, "truncated_targets", None) or []),
             "counts": {**s.counts, "rejected_by_reason": dict(sorted(s.reasons.items()))},
             "top_n": self.cfg.top_n,
             "rank_by": self.cfg.rank_by,
@@ -529,6 +607,13 @@ class _Screen:
     def _finish(self, t_session: float, read_error: LibraryReadError | None) -> dict:
         s = self.state
         self._checkpoint()
+        unread = getattr(read_error, "unread_from_line", None)
+        if unread is not None:
+            # after the checkpoint's commit: a resume truncates rejected.tsv before it and adds it again
+            self.unread_from_line = int(unread)
+            self.ledger.write([Reject(int(unread), "", "unreadable",
+                                      f"the library cannot be read from this line on: {_one_line(str(read_error))}")])
+            self.ledger.commit()
         meta = self.store.finalize(s.parts, self.out / "scores.parquet")
         atomic_write_bytes(self.out / "hits.csv", hits_csv_text(self.top.ranked(), self.score_columns).encode())
         summary = self._write_summary(

@@ -44,6 +44,7 @@ __all__ = [
     "LibraryReadError",
     "LibrarySpec",
     "RawChunk",
+    "check_text_encoding",
     "detect_format",
     "iter_raw_chunks",
     "split_chunk",
@@ -55,10 +56,47 @@ _ID_COLUMN_GUESSES = ("id", "name", "zinc_id", "compound_id", "mol_id", "molecul
 
 
 class LibraryReadError(RuntimeError):
-    """The library file could not be read (missing, unknown format, truncated/corrupt gzip ...).
+    """The library file could not be read (missing, unknown format, UTF-16 text, truncated/corrupt gzip ...).
 
-    The message names the file and, where known, the line reached.
+    The message (one line) names the file and, where known, the line reached.
+    ``unread_from_line`` is set when the file could be read only up to a point: the
+    1-based line from which nothing could be read (every record before it was yielded).
     """
+
+    def __init__(self, message: str, unread_from_line: int | None = None):
+        super().__init__(message)
+        self.unread_from_line = unread_from_line
+
+
+_TEXT_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32 (little-endian)", "FF FE 00 00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)", "00 00 FE FF", "UTF-32"),
+    (b"\xff\xfe", "UTF-16 (little-endian)", "FF FE", "UTF-16"),
+    (b"\xfe\xff", "UTF-16 (big-endian)", "FE FF", "UTF-16"),
+)
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def check_text_encoding(path: str | os.PathLike, head: bytes) -> None:
+    """Refuse a library that is not UTF-8/ASCII text, judging by its first (decompressed) bytes.
+
+    A UTF-16/32 byte-order mark, or a start made mostly of NUL bytes (UTF-16 without a
+    byte-order mark, a binary file), raises :class:`LibraryReadError` with one line naming
+    the file: read byte by byte as UTF-8 every record would be rejected. A UTF-8 byte-order
+    mark is fine (it is skipped).
+    """
+    for bom, name, hexes, codec in _TEXT_BOMS:
+        if head.startswith(bom):
+            raise LibraryReadError(
+                f"{path}: line 1: the file is {name} text (byte-order mark {hexes}), not UTF-8; "
+                f"convert it first, e.g. iconv -f {codec} -t UTF-8"
+            )
+    sample = head[:4096]
+    if len(sample) >= 16 and sample.count(0) * 4 >= len(sample):
+        raise LibraryReadError(
+            f"{path}: line 1: {100 * sample.count(0) // len(sample)}% of the first {len(sample):,} bytes are NUL: "
+            "UTF-16/32 text without a byte-order mark or a binary file, not UTF-8 text; convert it first"
+        )
 
 
 def detect_format(path: str | os.PathLike) -> tuple[str, bool]:
@@ -128,6 +166,7 @@ class LibrarySpec:
         if delimiter is None:
             delimiter = "\t" if any(s.lower() == ".tsv" for s in p.suffixes) else ","
         spec = cls(str(p), kind, gz, delimiter, smiles_column, id_column)
+        check_text_encoding(p, spec._head())
         if kind == "csv":
             spec = spec._resolve_csv()
         elif kind == "smi" and smiles_column is not None:
@@ -137,6 +176,23 @@ class LibrarySpec:
     def open_binary(self) -> io.BufferedIOBase:
         fh = open(self.path, "rb")
         return gzip.GzipFile(fileobj=fh, mode="rb") if self.gzipped else fh
+
+    def _head(self, n: int = 4096) -> bytes:
+        """The first ``n`` (decompressed) bytes; whatever can be read (errors surface when reading)."""
+        out = b""
+        try:
+            with open(self.path, "rb") as fh:
+                raw = fh.read(n if not self.gzipped else 1 << 16)
+            if not self.gzipped:
+                return raw
+            d = zlib.decompressobj(wbits=31)
+            for k in range(0, len(raw), 512):
+                out += d.decompress(raw[k : k + 512])
+                if len(out) >= n or d.eof:
+                    break
+        except (OSError, zlib.error):
+            pass
+        return out[:n]
 
     def _resolve_csv(self) -> "LibrarySpec":
         try:
@@ -280,6 +336,25 @@ class _StreamError(Exception):
     pass
 
 
+def _salvage(d, raw: bytes):
+    """Feed ``raw`` to decompressor ``d`` one byte at a time until it fails or its member ends.
+
+    Returns ``(d, rest, output, error)``: ``rest`` is the input after the member's end (when it
+    ended), ``error`` the zlib error (or None)."""
+    view = memoryview(raw)
+    outs = []
+    for k in range(len(raw)):
+        try:
+            o = d.decompress(view[k : k + 1])
+        except zlib.error as exc:
+            return d, b"", b"".join(outs), exc
+        if o:
+            outs.append(o)
+        if d.eof:
+            return d, d.unused_data + bytes(view[k + 1 :]), b"".join(outs), None
+    return d, b"", b"".join(outs), zlib.error("inconsistent stream")  # pragma: no cover
+
+
 def _decompressed_blocks(fh, gzipped: bool) -> Iterator[bytes]:
     """Blocks of the (decompressed) file. For gzip every byte that can be decompressed is
     yielded before :class:`_StreamError` reports a truncated or corrupt stream; concatenated
@@ -298,10 +373,21 @@ def _decompressed_blocks(fh, gzipped: bool) -> Iterator[bytes]:
             break
         while raw:
             fed = True
+            snapshot = d.copy()
             try:
                 out = d.decompress(raw)
-            except zlib.error as exc:
-                raise _StreamError(f"corrupt compressed stream ({exc})") from None
+            except zlib.error:
+                # the bad byte is somewhere in this block: replay it byte by byte from the snapshot
+                # so that everything before it (lines, records) is still yielded
+                d, raw, salvaged, err = _salvage(snapshot, raw)
+                if salvaged:
+                    yield salvaged
+                if err is not None:
+                    raise _StreamError(f"corrupt compressed stream ({err})") from None
+                # a gzip member ended inside the block: go on with the next one
+                d = zlib.decompressobj(wbits=31)
+                fed = False
+                continue
             if out:
                 yield out
             if d.eof:
@@ -355,6 +441,7 @@ def iter_raw_chunks(
     blocks = _decompressed_blocks(counting, spec.gzipped)
     base = 0  # decompressed offset of buf[0]
     dec_read = 0
+    bom_checked = False
 
     def file_pos(end: int) -> int:
         off = base + end
@@ -379,6 +466,12 @@ def iter_raw_chunks(
             base += pos
             buf = buf[pos:] + block if pos else buf + block
             pos = 0
+            if not bom_checked:
+                if len(buf) < len(_UTF8_BOM):
+                    continue
+                bom_checked = True
+                if buf.startswith(_UTF8_BOM):
+                    pos = len(_UTF8_BOM)  # a UTF-8 byte-order mark is not part of line 1's record
             while header_left:
                 k = buf.find(b"\n", pos)
                 if k < 0:
@@ -420,8 +513,12 @@ def iter_raw_chunks(
                 )
                 line += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
         if error is not None:
+            note = ""
+            if "incorrect data check" in error or "incorrect length check" in error:
+                note = " (the gzip checksum failed, so lines decoded before it may hold corrupted text)"
             raise LibraryReadError(
-                f"{spec.path}: {error} after line {line - 1}; every record before it was read"
+                f"{spec.path}: {error} after line {line - 1}; every record before it was read{note}",
+                unread_from_line=line,
             )
     finally:
         blocks.close()

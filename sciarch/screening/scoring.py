@@ -30,7 +30,17 @@ import numpy as np
 
 from sciarch.io.molecules import GRAPH_KEYS
 
-__all__ = ["AffinityModelScorer", "Scorer", "ScorerError", "file_sha256", "load_targets", "score_chunk"]
+__all__ = [
+    "AffinityModelScorer",
+    "Scorer",
+    "ScorerError",
+    "file_sha256",
+    "load_target_records",
+    "load_targets",
+    "score_chunk",
+    "truncation_notes",
+    "truncation_warning",
+]
 
 
 class ScorerError(RuntimeError):
@@ -58,9 +68,19 @@ def file_sha256(path: str | os.PathLike, block: int = 1 << 20) -> str:
 
 def load_targets(fasta_paths: Sequence[str | os.PathLike]) -> list[tuple[str, str]]:
     """Read every record of every FASTA file -> ``[(name, sequence), ...]`` (names unique)."""
+    return [(n, s) for n, s, _ in load_target_records(fasta_paths)]
+
+
+def load_target_records(fasta_paths: Sequence[str | os.PathLike]) -> list[tuple[str, str, str]]:
+    """Like :func:`load_targets`, with the file of each record: ``[(name, sequence, path), ...]``.
+
+    Raises:
+        ScorerError: a file is missing, invalid, empty, holds a nucleotide sequence, or two
+            records share a name (the message names file and record).
+    """
     from sciarch.io.sequences import read_protein_fasta
 
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, str, str]] = []
     seen: dict[str, str] = {}
     for p in fasta_paths:
         if not Path(p).is_file():
@@ -75,8 +95,30 @@ def load_targets(fasta_paths: Sequence[str | os.PathLike]) -> list[tuple[str, st
             if name in seen:
                 raise ScorerError(f"{p}: target {name!r} is also in {seen[name]}; target names must be unique")
             seen[name] = str(p)
-            out.append((name, seq))
+            out.append((name, seq, str(p)))
     return out
+
+
+def truncation_notes(
+    targets: Sequence[tuple[str, str]], max_length: int, sources: dict[str, str] | None = None
+) -> list[dict]:
+    """One note per target longer than the model's ``max_length`` (only its first residues are used)."""
+    notes = []
+    for name, seq in targets:
+        if len(seq) > max_length:
+            notes.append(
+                {"target": name, "file": (sources or {}).get(name), "length": len(seq), "max_length": int(max_length)}
+            )
+    return notes
+
+
+def truncation_warning(note: dict) -> str:
+    """The one-line stderr warning for a :func:`truncation_notes` entry."""
+    where = f"{note['file']} record {note['target']}" if note.get("file") else f"target {note['target']}"
+    return (
+        f"warning: {where}: {note['length']:,} residues, longer than the model's maximum length "
+        f"{note['max_length']:,}; only the first {note['max_length']:,} are scored"
+    )
 
 
 def score_chunk(scorer, chunk) -> np.ndarray:
@@ -126,7 +168,16 @@ class AffinityModelScorer:
         model_sha256: checksum of the model file (for the summary and resume checks).
     """
 
-    def __init__(self, model, targets: Sequence[tuple[str, str]], max_protein_length: int, model_sha256: str = ""):
+    def __init__(
+        self,
+        model,
+        targets: Sequence[tuple[str, str]],
+        max_protein_length: int,
+        model_sha256: str = "",
+        sources: dict[str, str] | None = None,
+    ):
+        import sys
+
         import tensorflow as tf
 
         from sciarch.io.sequences import tokenize_protein
@@ -143,6 +194,10 @@ class AffinityModelScorer:
                 "'ligand_encoder', 'protein_encoder' and 'affinity_head'"
             ) from None
         self.target_names = [n for n, _ in targets]
+        #: targets cut to the model's length (also in summary.json); each warned about on stderr
+        self.truncated_targets = truncation_notes(targets, max_protein_length, sources)
+        for note in self.truncated_targets:
+            print(truncation_warning(note), file=sys.stderr, flush=True)
         tokens = np.stack([tokenize_protein(s, max_protein_length, name=n) for n, s in targets])
         prot_in = _input_names(self.protein_encoder)
         feed = {prot_in[0]: tokens} if prot_in else tokens
@@ -205,9 +260,11 @@ class AffinityModelScorer:
             max_len = (cfg.get("data") or {}).get("max_protein_length")
         if max_len is None:
             raise ScorerError(f"{cfg_path}: missing data.max_protein_length (needed to tokenise the targets)")
-        targets = load_targets(target_fastas)
+        records = load_target_records(target_fastas)
         try:
             model = _load_model(model_path)
         except Exception as exc:
             raise ScorerError(f"{model_path}: cannot load the model: {type(exc).__name__}: {exc}") from None
-        return cls(model, targets, int(max_len), file_sha256(model_path))
+        return cls(
+            model, [(n, s) for n, s, _ in records], int(max_len), file_sha256(model_path), {n: p for n, _, p in records}
+        )

@@ -87,7 +87,11 @@ def test_truncated_gzip_clear_error_and_keeps_what_was_scored(tmp_path):
     assert t.num_rows == c["scored"]
     assert t.column("smiles").to_pylist() == [l.split()[0] for l in lines[: c["scored"]]]
     rej = _rejected(out)
-    assert len(rej) <= 1 and all(r[2].startswith("truncated") for r in rej)
+    # the partial last line (if any) is "truncated"; the last row says where reading stopped
+    *records, last = rej
+    assert len(records) <= 1 and all(r[2].startswith("truncated") for r in records)
+    assert last[2].startswith("unreadable: the library cannot be read from this line on: ")
+    assert int(last[0]) == summary["unread_from_line"] == int(ei.value.args[0].split("after line ")[1].split(";")[0]) + 1
     assert ei.value.summary["counts"] == c
     assert (out / "hits.csv").read_text().count("\n") == 11
 
