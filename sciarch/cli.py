@@ -59,6 +59,9 @@ def run_cmd(
     config: Path = typer.Option(..., "--config", "-c", help="YAML config file"),
     set_: Optional[list[str]] = typer.Option(None, "--set", "-s", help="override a key: key.sub=value (repeatable)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="run directory (default runs/<pipeline>/<timestamp>)"),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="retrain from scratch when --out holds a finished run or one of another config"
+    ),
 ) -> None:
     """Train, evaluate and report a pipeline; the run directory holds config, metrics, model and report.
 
@@ -67,7 +70,9 @@ def run_cmd(
     * `sciarch run genomics --config configs/genomics/quick.yaml`
     * `sciarch run drugscreen -c configs/drugscreen/davis_quick.yaml --set train.epochs=3 --out runs/davis`
 
-    Running the same command again after an interruption resumes from the last finished epoch.
+    Running the same command again after an interruption resumes from the last finished epoch
+    (or stage: export, evaluation, report). A finished `--out` directory is left alone unless
+    `--overwrite` is given.
     """
     from sciarch.config import load_config
 
@@ -78,8 +83,8 @@ def run_cmd(
     from sciarch.runner import run_pipeline
 
     try:
-        run = run_pipeline(cfg, out=out)
-    except ConfigError as exc:
+        run = run_pipeline(cfg, out=out, overwrite=overwrite)
+    except ConfigError as exc:  # includes FinishedRunError: nothing was touched
         _fail(str(exc))
     typer.echo(f"run directory: {run.dir}")
     typer.echo(f"report: {run.dir / 'report.md'}")
@@ -145,7 +150,8 @@ def demo_cmd(
 ) -> None:
     """Run every registered pipeline's quick config end to end on the embedded data.
 
-    Prints where each report is. Re-running resumes unfinished runs.
+    Prints where each report is. Re-running resumes unfinished runs and reports finished
+    ones as already done.
 
     Example: `sciarch demo --out runs/demo --only genomics`
     """
@@ -154,6 +160,7 @@ def demo_cmd(
     from sciarch.config import load_config
     from sciarch.pipeline import available_pipelines
     from sciarch.runner import run_pipeline
+    from sciarch.runs import FinishedRunError
 
     reports, failed = [], []
     for name, cls in available_pipelines().items():
@@ -167,14 +174,19 @@ def demo_cmd(
         t0 = time.perf_counter()
         try:
             run = run_pipeline(load_config(cfg_path, pipeline=name), out=out / name)
+        except FinishedRunError as exc:
+            typer.echo(f"[{name}] already done: {exc.run_dir / 'report.md'}")
+            reports.append((name, exc.run_dir / "report.md", 0.0, "done"))
+            continue
         except ConfigError as exc:
             typer.echo(f"error: {exc}", err=True)
             failed.append(name)
             continue
-        reports.append((name, run.dir / "report.md", time.perf_counter() - t0))
+        reports.append((name, run.dir / "report.md", time.perf_counter() - t0, ""))
     typer.echo("")
-    for name, rep, secs in reports:
-        typer.echo(f"{name:12s} {secs:7.1f} s  {rep}")
+    for name, rep, secs, note in reports:
+        took = f"{'done':>7s}  " if note else f"{secs:7.1f} s"
+        typer.echo(f"{name:12s} {took}  {rep}")
     if failed:
         _fail(f"demo failed for: {', '.join(failed)}", code=1)
 

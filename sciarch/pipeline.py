@@ -67,6 +67,13 @@ class Pipeline:
     #: the splits ``evaluate`` understands
     splits: ClassVar[tuple[str, ...]] = ("train", "validation")
 
+    #: the training epoch counter (a scalar int64 ``tf.Variable``) the runner sets before it calls
+    #: ``build_inputs("train")``; ``None`` outside the runner. Shuffle the train split with
+    #: ``sciarch.epochs.shuffle(ds, buffer, seed, epoch=self.epoch)`` (and draw augmentation
+    #: noise with ``sciarch.epochs.map_with_seed``) so that epoch e's order depends on
+    #: ``(seed, e)`` only and a resumed run repeats the uninterrupted one exactly.
+    epoch: Any = None
+
     def __init__(self, config: PipelineConfig, run_dir: Path | None = None):
         self.config = config
         self.run_dir = Path(run_dir) if run_dir is not None else None

@@ -7,7 +7,14 @@ run directory, ``metrics.json`` and ``report.md``.
 
 Running the same command again after a crash (``kill -9``) resumes: without
 ``--out`` the newest unfinished run of the same configuration is reused, and
-BackupAndRestore restores the weights, optimiser and epoch counter.
+BackupAndRestore restores the weights, optimiser and epoch counter. The resumed run is
+the uninterrupted one, bit for bit: the training inputs are shuffled per epoch from
+``(seed, epoch)`` (:mod:`sciarch.epochs`; the runner sets ``Pipeline.epoch``), the
+models' random-seed states and the early-stopping/checkpoint bookkeeping are backed up
+with each epoch, and with ``train.steps_per_epoch`` (an endless training stream, an
+epoch = that many batches of it) the batches of the finished epochs are skipped.
+``run.json`` records the finished stages (trained, exported, evaluated, reported); a
+rerun skips those, and a finished run is left alone unless ``overwrite=True``.
 
 Example:
     >>> from sciarch.config import load_config   # doctest: +SKIP
@@ -18,7 +25,9 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -28,9 +37,10 @@ import tensorflow as tf
 
 from sciarch.config import ConfigError, PipelineConfig, TrainConfig, dump_config
 from sciarch.distribute import distribute_inputs, make_strategy, worker_info
+from sciarch.epochs import EpochCounter
 from sciarch.losses import with_loss
 from sciarch.pipeline import Pipeline, get_pipeline_class
-from sciarch.runs import Run, config_hash
+from sciarch.runs import Run, config_hash, write_json_atomic
 from sciarch.viz import plot_training_curves
 
 
@@ -91,17 +101,103 @@ def _drop_history_from(path: Path, epoch: int) -> None:
         tmp.replace(path)
 
 
-def _callbacks(run: Run, cfg: PipelineConfig, has_validation: bool, chief: bool, worker: int) -> list:
+class TrainingStateBackup(keras.callbacks.Callback):
+    """Backs up, with every epoch, the training state BackupAndRestore leaves out.
+
+    That is the models' ``SeedGenerator`` states (dropout and other random layers: not in
+    ``save_weights``) and the bookkeeping of EarlyStopping (``wait``, ``best``, ...) and
+    ModelCheckpoint (``best``). Each record is keyed by the epoch BackupAndRestore resumes
+    at; put this callback before BackupAndRestore (its record of an epoch is then written
+    first) and after it is restored (``on_train_begin`` runs after BackupAndRestore's).
+    """
+
+    _ES_FIELDS = ("wait", "best", "best_epoch", "stopped_epoch")
+
+    def __init__(self, path: Path, peers: list | None = None, keep: int = 3):
+        super().__init__()
+        self.path = Path(path)
+        self.peers = peers if peers is not None else []
+        self.keep = keep
+
+    def _seed_states(self) -> list:
+        from keras.src.random.seed_generator import global_seed_generator
+
+        states = [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
+        return states + [global_seed_generator().state]
+
+    def _records(self) -> list:
+        if not self.path.is_file():
+            return []
+        try:
+            return json.loads(self.path.read_text())
+        except (json.JSONDecodeError, OSError):
+            return []
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {"epoch": epoch + 1, "seeds": [[int(x) for x in v.numpy().ravel()] for v in self._seed_states()],
+                  "callbacks": []}
+        for cb in self.peers:
+            if isinstance(cb, keras.callbacks.EarlyStopping):
+                record["callbacks"].append({k: _jsonable(getattr(cb, k, None)) for k in self._ES_FIELDS})
+            else:  # ModelCheckpoint
+                record["callbacks"].append({"best": _jsonable(getattr(cb, "best", None))})
+        records = [r for r in self._records() if r.get("epoch", -1) <= epoch][-(self.keep - 1):] + [record]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.path, records)
+
+    def on_train_begin(self, logs=None):
+        self._restored = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # the first epoch of this fit: BackupAndRestore and the peers' on_train_begin have run
+        if getattr(self, "_restored", True):
+            return
+        self._restored = True
+        if epoch == 0:
+            return
+        record = next((r for r in self._records() if r.get("epoch") == epoch), None)
+        if record is None:
+            print(f"warning: {self.path}: no saved random/callback state for epoch {epoch}; the resumed run may "
+                  "differ from an uninterrupted one", file=sys.stderr)
+            return
+        states = self._seed_states()
+        if len(states) == len(record["seeds"]):
+            for var, value in zip(states, record["seeds"]):
+                var.assign(tf.constant(value, dtype=var.dtype, shape=var.shape))
+        for cb, saved in zip(self.peers, record.get("callbacks", [])):
+            for k, v in saved.items():
+                if v is not None:
+                    setattr(cb, k, v if k == "best" else int(v))
+
+
+def _jsonable(v):
+    """A float (or None for missing / non-finite values) for the state record."""
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _callbacks(run: Run, cfg: PipelineConfig, has_validation: bool, chief: bool, worker: int,
+               epoch_counter: EpochCounter | None = None) -> list:
     t = cfg.train
     monitor = t.early_stopping.monitor if t.early_stopping else ("val_loss" if has_validation else "loss")
     if monitor.startswith("val_") and not has_validation:
         monitor = monitor[4:]
     cbs: list = [keras.callbacks.TerminateOnNaN()]
+    if epoch_counter is not None:
+        cbs.append(epoch_counter.callback())
     if chief:  # the history row of an epoch is written before that epoch is backed up
         cbs.append(ResumableCSVLogger(str(run.history_path)))
+    state = None
     if t.backup_and_restore:
+        state = TrainingStateBackup(run.backup_dir(worker) / "training_state.json")
+        cbs.append(state)
+        # the backup is deleted by the runner once model.keras is written: a crash between
+        # the end of fit and the export then resumes with no epoch left to train
         cbs.append(
-            keras.callbacks.BackupAndRestore(str(run.backup_dir(worker)), delete_checkpoint=True, double_checkpoint=True)
+            keras.callbacks.BackupAndRestore(str(run.backup_dir(worker)), delete_checkpoint=False, double_checkpoint=True)
         )
     if chief:
         (run.dir / "checkpoints").mkdir(exist_ok=True)
@@ -123,6 +219,9 @@ def _callbacks(run: Run, cfg: PipelineConfig, has_validation: bool, chief: bool,
                 monitor=monitor, patience=es.patience, mode=es.mode, restore_best_weights=es.restore_best_weights
             )
         )
+    if state is not None:
+        state.peers[:] = [cb for cb in cbs if isinstance(cb, (keras.callbacks.EarlyStopping,
+                                                              keras.callbacks.ModelCheckpoint))]
     return cbs
 
 
@@ -147,8 +246,14 @@ def build_training(pipeline: Pipeline, strategy: tf.distribute.Strategy):
     return model, trainable
 
 
-def run_pipeline(cfg: PipelineConfig, out: str | Path | None = None, runs_root: str | Path = "runs") -> Run:
-    """Train, evaluate, export and report one pipeline from a validated config."""
+def run_pipeline(cfg: PipelineConfig, out: str | Path | None = None, runs_root: str | Path = "runs",
+                 overwrite: bool = False) -> Run:
+    """Train, evaluate, export and report one pipeline from a validated config.
+
+    ``out`` holding a finished run of ``cfg`` raises :class:`sciarch.runs.FinishedRunError`
+    and one of another config a :class:`ConfigError`, unless ``overwrite`` (start from
+    scratch there). An unfinished run there is resumed from its last finished stage.
+    """
     t0 = time.perf_counter()
     keras.utils.set_random_seed(cfg.seed)
     if cfg.train.mixed_precision:
@@ -167,60 +272,133 @@ def run_pipeline(cfg: PipelineConfig, out: str | Path | None = None, runs_root: 
     cls(cfg).build_loss()  # a bad loss name fails here, before a run directory exists
     directory = Path(out) if out is not None else Run.new_dir(runs_root, cfg.pipeline, chash)
     if chief:
-        run = Run.create(directory, text, chash)
+        run = Run.create(directory, text, chash, overwrite=overwrite)
     else:  # other workers write into their own scratch run (checkpoints stay per worker)
-        run = Run.create(Path(directory) / f"_worker_{winfo.task_id}", text, chash)
+        run = Run.create(Path(directory) / f"_worker_{winfo.task_id}", text, chash, overwrite=overwrite)
     pipeline = cls(cfg, run.dir)
-
     has_val = "validation" in cls.splits
-    train_ds = distribute_inputs(strategy, lambda ctx: pipeline.build_inputs("train", ctx))
-    val_ds = distribute_inputs(strategy, lambda ctx: pipeline.build_inputs("validation", ctx)) if has_val else None
-    model, trainable = build_training(pipeline, strategy)
+    # one worker only: the workers of a cluster must all run fit, or the others wait for ever
+    skip_training = winfo.num_workers == 1 and run.stage_done("exported") and run.model_path.is_file()
 
-    history = trainable.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=cfg.train.epochs,
-        steps_per_epoch=pipeline.steps_per_epoch(),
-        validation_steps=cfg.train.validation_steps if has_val else None,
-        callbacks=_callbacks(run, cfg, has_val, chief, winfo.task_id),
-        verbose=_verbose(cfg.train),
-        shuffle=False,
-    )
-    train_time = time.perf_counter() - t0
+    if skip_training:
+        model = load_run_model(run.dir)
+        print(f"{run.dir}: training and export already done; evaluating the saved model.keras", file=sys.stderr)
+    else:
+        model = _train(run, pipeline, strategy, winfo, t0)
 
     if not chief:
         # only the chief evaluates and reports; each other worker keeps its final model in
         # its own run directory (<out>/_worker_K/model.keras) so replicas can be compared
-        model.save(run.model_path)
         run.finish(time.perf_counter() - t0)
         return run
 
-    model.save(run.model_path)
-    if winfo.num_workers > 1:
+    if winfo.num_workers > 1 and not skip_training:
         # predict() on the strategy's model would issue collectives the other workers no
         # longer join: evaluate and report with the exported copy, outside the strategy
         model = keras.models.load_model(run.model_path, compile=False)
-    last = {k: _finite(v[-1]) for k, v in history.history.items() if v}
-    eval_split = "validation" if has_val else cls.splits[0]
-    evaluation = pipeline.evaluate(model, eval_split)
-    metrics = {
-        "pipeline": cfg.pipeline,
-        "split": eval_split,
-        "headline_metric": cls.headline_metric,
-        "headline": evaluation.get(cls.headline_metric),
-        "evaluation": evaluation,
-        "final_epoch_logs": last,
-        "epochs_completed": len(_read_epochs(run.history_path)),
-        "train_wall_time_s": round(train_time, 2),
-        "replicas": strategy.num_replicas_in_sync,
-        "workers": winfo.num_workers,
-    }
-    run.write_metrics(metrics)
+    if run.stage_done("evaluated") and run.metrics_path.is_file():
+        metrics = json.loads(run.metrics_path.read_text())
+    else:
+        eval_split = "validation" if has_val else cls.splits[0]
+        evaluation = pipeline.evaluate(model, eval_split)
+        metrics = {
+            "pipeline": cfg.pipeline,
+            "split": eval_split,
+            "headline_metric": cls.headline_metric,
+            "headline": evaluation.get(cls.headline_metric),
+            "evaluation": evaluation,
+            "final_epoch_logs": _last_epoch_logs(run.history_path),
+            "epochs_completed": len(_read_epochs(run.history_path)),
+            "train_wall_time_s": run.info.get("train_wall_time_s"),
+            "replicas": strategy.num_replicas_in_sync,
+            "workers": winfo.num_workers,
+        }
+        run.write_metrics(metrics)
+        run.mark_stage("evaluated")
     if cfg.report.enabled:
         write_report(run, pipeline, model, metrics)
+    run.mark_stage("reported")
     run.finish(time.perf_counter() - t0)
     return run
+
+
+def _train(run: Run, pipeline: Pipeline, strategy: tf.distribute.Strategy, winfo, t0: float) -> keras.Model:
+    """``fit`` (resuming from the backup), then export ``model.keras``; records both stages."""
+    cfg = pipeline.config
+    cls = type(pipeline)
+    has_val = "validation" in cls.splits
+    steps = pipeline.steps_per_epoch()
+    # epoch-indexed shuffling needs a fresh input iterator per epoch; with steps_per_epoch the
+    # training stream is endless (one iterator) and a resume skips the finished epochs' batches
+    counter = EpochCounter() if steps is None else None
+    pipeline.epoch = counter.variable if counter is not None else None
+    start = _backed_up_epoch(run.backup_dir(winfo.task_id)) if cfg.train.backup_and_restore else 0
+
+    def train_inputs(ctx):
+        ds = pipeline.build_inputs("train", ctx)
+        if steps is None:
+            return ds
+        if int(ds.cardinality()) != tf.data.INFINITE_CARDINALITY:
+            ds = ds.repeat()
+        per_step = ctx.num_replicas_in_sync // ctx.num_input_pipelines if ctx is not None else 1
+        return ds.skip(start * steps * per_step) if start else ds
+
+    train_ds = distribute_inputs(strategy, train_inputs)
+    val_ds = distribute_inputs(strategy, lambda ctx: pipeline.build_inputs("validation", ctx)) if has_val else None
+    model, trainable = build_training(pipeline, strategy)
+
+    trainable.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=cfg.train.epochs,
+        steps_per_epoch=steps,
+        validation_steps=cfg.train.validation_steps if has_val else None,
+        callbacks=_callbacks(run, cfg, has_val, winfo.is_chief, winfo.task_id, counter),
+        verbose=_verbose(cfg.train),
+        shuffle=False,
+    )
+    run.mark_stage("trained", train_wall_time_s=round(time.perf_counter() - t0, 2))
+    _save_model(model, run.model_path)
+    run.mark_stage("exported")
+    shutil.rmtree(run.dir / "backup", ignore_errors=True)
+    return model
+
+
+def _save_model(model: keras.Model, path: Path) -> None:
+    """``model.save`` via a temporary file, so a crash never leaves a truncated ``model.keras``."""
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)
+    tmp.replace(path)
+
+
+def _backed_up_epoch(backup_dir: Path) -> int:
+    """The epoch BackupAndRestore resumes at (0 without a backup)."""
+    meta = backup_dir / "training_metadata.json"
+    try:
+        return int(json.loads(meta.read_text())["epoch"]) if meta.is_file() else 0
+    except (json.JSONDecodeError, KeyError, ValueError, OSError):
+        return 0
+
+
+def _last_epoch_logs(history_csv: Path) -> dict:
+    """The last row of ``history.csv`` as ``{name: float}`` (the final epoch's logs)."""
+    import csv
+
+    if not history_csv.is_file():
+        return {}
+    with open(history_csv, newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if (r.get("epoch") or "").strip().isdigit()]
+    if not rows:
+        return {}
+    out = {}
+    for k, v in rows[-1].items():
+        if k == "epoch" or k is None:
+            continue
+        try:
+            out[k] = _finite(v)
+        except (TypeError, ValueError):
+            continue
+    return out
 
 
 def _finite(v):

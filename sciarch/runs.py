@@ -3,7 +3,7 @@
 Layout of ``runs/<pipeline>/<timestamp>/`` (or ``--out DIR``)::
 
     config.yaml        the resolved, validated configuration
-    run.json           status (running / finished), config hash, timings
+    run.json           status (running / finished), config hash, timings, finished stages
     history.csv        per-epoch training log (appended across resumes)
     metrics.json       final metrics from the pipeline's ``evaluate``
     model.keras        the trained model (``keras.models.load_model(..., safe_mode=True)``)
@@ -12,6 +12,12 @@ Layout of ``runs/<pipeline>/<timestamp>/`` (or ``--out DIR``)::
     checkpoints/       best weights by the early-stopping monitor
     report.md + *.png  the report and its plots
     _worker_K/         multi-worker runs: worker K's (K > 0) final model.keras and backup/
+
+``run.json`` records the stages a run has finished, in order: ``trained`` (fit done),
+``exported`` (``model.keras`` written), ``evaluated`` (``metrics.json`` written) and
+``reported`` (``report.md`` written). A rerun into the same directory skips the finished
+ones; a run with every stage done is ``finished`` and is not retrained unless asked to
+(``Run.create(..., overwrite=True)``, ``sciarch run --overwrite``).
 
 Example:
     >>> import tempfile
@@ -29,8 +35,27 @@ import json
 import math
 import os
 import time
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sciarch.config import ConfigError
+
+#: the stages of a run, in order (``run.json`` ``stages``: name -> UTC time it finished)
+STAGES = ("trained", "exported", "evaluated", "reported")
+
+#: what ``overwrite=True`` removes from a run directory (besides ``*.png`` and ``eval_*.json``)
+RUN_FILES = ("run.json", "config.yaml", "history.csv", "history.csv.tmp", "metrics.json", "model.keras",
+             "report.md", "bad_input.txt")
+RUN_FOLDERS = ("backup", "checkpoints", "logs")
+
+
+class FinishedRunError(ConfigError):
+    """The run directory holds a finished run of this configuration (rerun with ``overwrite=True``)."""
+
+    def __init__(self, message: str, run_dir: Path):
+        super().__init__(message)
+        self.run_dir = Path(run_dir)
 
 
 def config_hash(text: str) -> str:
@@ -86,24 +111,52 @@ class Run:
 
     # ------------------------------------------------------------------ creation
     @classmethod
-    def create(cls, directory: str | Path, config_text: str, config_hash: str) -> "Run":
+    def create(cls, directory: str | Path, config_text: str, config_hash: str, overwrite: bool = False) -> "Run":
+        """Start a run in ``directory``, or resume the unfinished run of the same config there.
+
+        Raises :class:`sciarch.config.ConfigError` (one line) when the directory holds a run of
+        another configuration, and :class:`FinishedRunError` when it holds a finished run of this
+        one -- unless ``overwrite``, which deletes the old run's files and starts from scratch.
+        """
         d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
         run = cls(d)
         if run.info_path.exists():
-            run.info = json.loads(run.info_path.read_text())
-            if run.info.get("config_hash") not in (None, config_hash):
-                raise ValueError(
-                    f"{d}: this run directory holds a run of a different configuration; choose another --out"
+            try:
+                old = json.loads(run.info_path.read_text())
+            except json.JSONDecodeError:
+                old = {}
+            if overwrite:
+                clear_run_dir(d)
+            elif old.get("config_hash") not in (None, config_hash):
+                diff = config_diff(d / "config.yaml", config_text)
+                raise ConfigError(
+                    f"{d}: holds a run of a different configuration ({diff}); use --overwrite to replace it, "
+                    "or choose another --out"
                 )
+            elif old.get("status") == "finished":
+                raise FinishedRunError(f"{d}: finished run ({run.finished_what(old)}); use --overwrite to "
+                                       "retrain from scratch", d)
+            else:
+                run.info = old
+        d.mkdir(parents=True, exist_ok=True)
+        if run.info:
             run.info["resumed"] = run.info.get("resumed", 0) + (1 if run.info.get("status") == "running" else 0)
         else:
             run.info = {"status": "running", "config_hash": config_hash, "created": _now(), "resumed": 0}
+        run.info.setdefault("stages", {})
         run.info["status"] = "running"
         run.info["started"] = _now()
         (d / "config.yaml").write_text(config_text)
         run.save_info()
         return run
+
+    def finished_what(self, info: dict | None = None) -> str:
+        """``metrics.json from <date>`` (or the finish time in run.json) for messages."""
+        info = self.info if info is None else info
+        if self.metrics_path.is_file():
+            stamp = _dt.datetime.fromtimestamp(self.metrics_path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+            return f"metrics.json from {stamp}"
+        return f"finished {info.get('finished', 'at an unknown time')}"
 
     @classmethod
     def new_dir(cls, root: str | Path, pipeline: str, config_hash_: str) -> Path:
@@ -171,6 +224,17 @@ class Run:
     def save_info(self) -> None:
         write_json_atomic(self.info_path, self.info)
 
+    def stage_done(self, stage: str) -> bool:
+        return stage in self.info.get("stages", {})
+
+    def mark_stage(self, stage: str, **extra) -> None:
+        """Record that ``stage`` finished (and any ``extra`` fields), atomically."""
+        if stage not in STAGES:
+            raise ValueError(f"unknown run stage {stage!r} (known: {', '.join(STAGES)})")
+        self.info.setdefault("stages", {})[stage] = _now()
+        self.info.update(extra)
+        self.save_info()
+
     def finish(self, wall_time_s: float) -> None:
         self.info["status"] = "finished"
         self.info["finished"] = _now()
@@ -179,6 +243,57 @@ class Run:
 
     def write_metrics(self, metrics: dict) -> None:
         write_json_atomic(self.metrics_path, metrics)
+
+
+def clear_run_dir(d: Path) -> None:
+    """Delete the files a run writes into ``d`` (nothing else: ``--out`` may hold other files)."""
+    d = Path(d)
+    for name in RUN_FILES:
+        (d / name).unlink(missing_ok=True)
+    for pattern in ("*.png", "eval_*.json"):
+        for p in d.glob(pattern):
+            p.unlink()
+    for name in RUN_FOLDERS:
+        shutil.rmtree(d / name, ignore_errors=True)
+    for p in d.glob("_worker_*"):
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def config_diff(old_config: Path, new_text: str, limit: int = 4) -> str:
+    """``key: old -> new, ...`` between a run's ``config.yaml`` and a new resolved config."""
+    import yaml
+
+    try:
+        old = _flat(yaml.safe_load(Path(old_config).read_text()) or {})
+        new = _flat(yaml.safe_load(new_text) or {})
+    except (OSError, yaml.YAMLError):
+        return "the config differs"
+    keys = sorted(k for k in set(old) | set(new) if old.get(k, _MISSING) != new.get(k, _MISSING))
+    if not keys:
+        return "the config differs"
+    parts = [f"{k}: {_show(old.get(k, _MISSING))} -> {_show(new.get(k, _MISSING))}" for k in keys[:limit]]
+    if len(keys) > limit:
+        parts.append(f"and {len(keys) - limit} more")
+    return ", ".join(parts)
+
+
+_MISSING = object()
+
+
+def _show(v) -> str:
+    return "(unset)" if v is _MISSING else json.dumps(v, default=str)
+
+
+def _flat(d, prefix: str = "") -> dict:
+    out = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            if isinstance(v, dict) and v:
+                out.update(_flat(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v
+    return out
 
 
 def _now() -> str:
