@@ -42,7 +42,7 @@ def simulate_cmd(
 ) -> None:
     """Simulate labelled frames (for `sciarch evaluate bubble --data ...` or inspection)."""
     from pipelines.bubble.data import save_npz, simulate
-    from pipelines.bubble.simulator import SimulatorConfig
+    from pipelines.bubble.simulation import SimulatorConfig
 
     cfg = SimulatorConfig(image_size=(size, size), tracks_per_image=(min_tracks, max_tracks))
     sample = simulate(cfg, n, seed, progress=True)

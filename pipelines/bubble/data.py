@@ -2,7 +2,7 @@
 
 On-disk format (written by :func:`save_npz`, read by :func:`load_npz`): one ``.npz``
 (optionally gzipped, ``.npz.gz``) holding the arrays of
-:class:`~pipelines.bubble.simulator.Sample` -- ``images`` uint8 ``[N, H, W]`` (dark =
+:class:`~pipelines.bubble.simulation.Sample` -- ``images`` uint8 ``[N, H, W]`` (dark =
 bubbles), ``boxes`` float32 ``[N, M, 4]`` as ``(x0, y0, x1, y1)`` pixels, ``classes`` int32
 ``[N, M]`` (index into ``CLASS_NAMES``; -1 = padding), ``n_tracks`` ``[N]`` and the
 physics labels (``particle``, ``charge``, ``momentum``, ``pt_xy``, ``parent``, ``start``,
@@ -11,7 +11,7 @@ Only ``images``, ``boxes`` and ``classes`` are required to evaluate a detector.
 
 Example:
     >>> from pipelines.bubble.data import simulate
-    >>> from pipelines.bubble.simulator import SimulatorConfig
+    >>> from pipelines.bubble.simulation import SimulatorConfig
     >>> s = simulate(SimulatorConfig(image_size=(64, 64), tracks_per_image=(2, 3)), n=2, seed=0)
     >>> s.images.shape
     (2, 64, 64)
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.bubble.simulator import CLASS_NAMES, SIMULATOR_VERSION, BubbleChamberSimulator, Sample, SimulatorConfig
+from pipelines.bubble.simulation import CLASS_NAMES, SIMULATOR_VERSION, BubbleChamberSimulator, Sample, SimulatorConfig
 
 REQUIRED = ("images", "boxes", "classes")
 

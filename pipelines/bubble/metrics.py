@@ -21,7 +21,7 @@ import io
 
 import numpy as np
 
-from pipelines.bubble.simulator import CLASS_NAMES
+from pipelines.bubble.simulation import CLASS_NAMES
 
 DEFAULT_BINS = (1, 10, 20, 40, 60, 1000)
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from sciarch.viz.plots import new_figure, plt, save_figure
 
-from pipelines.bubble.simulator import CLASS_NAMES
+from pipelines.bubble.simulation import CLASS_NAMES
 
 COLOURS = ("tab:red", "tab:blue", "tab:green", "tab:purple", "tab:orange")
 

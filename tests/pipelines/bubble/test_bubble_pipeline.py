@@ -10,7 +10,7 @@ from sciarch.pipeline import get_pipeline_class
 
 from pipelines.bubble.data import load_npz, save_npz
 from pipelines.bubble.metrics import coco_evaluate
-from pipelines.bubble.simulator import BubbleChamberSimulator, SimulatorConfig
+from pipelines.bubble.simulation import BubbleChamberSimulator, SimulatorConfig
 
 SMALL = {"pipeline": "bubble", "data": {"image_size": [64, 64], "tracks_per_image": [2, 6], "n_train": 6,
                                          "n_validation": 4, "n_test": 4, "max_boxes": 16,
@@ -98,7 +98,7 @@ def test_max_boxes_overflow_is_an_error(tmp_path):
 
 
 def test_tfds_builder_tiny(tmp_path):
-    from pipelines.bubble.tfds_builder import BubbleChamber
+    from pipelines.bubble.tfds_builders import BubbleChamber
 
     b = BubbleChamber(config="sparse", data_dir=str(tmp_path), n_train=3, n_validation=1, n_test=1,
                       simulator={"chunk_size": 3})

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pipelines.bubble.simulator import (
+from pipelines.bubble.simulation import (
     BEAM,
     C_CURV,
     DELTA_RAY,

@@ -8,7 +8,7 @@ import pytest
 from pipelines.bubble.data import detection_arrays, make_dataset
 from pipelines.bubble.metrics import coco_evaluate
 from pipelines.bubble.one_stage import OneStageDetector
-from pipelines.bubble.simulator import BubbleChamberSimulator, SimulatorConfig
+from pipelines.bubble.simulation import BubbleChamberSimulator, SimulatorConfig
 from pipelines.bubble.two_stage import TwoStageDetector
 
 TINY = dict(num_classes=5, backbone_widths=(8, 16, 16, 24), fpn_filters=16, normalization="layer",

@@ -12,7 +12,7 @@ of the three splits differ, as in the pipeline).
 
 Example:
     >>> import tempfile
-    >>> from pipelines.bubble.tfds_builder import BubbleChamber
+    >>> from pipelines.bubble.tfds_builders import BubbleChamber
     >>> b = BubbleChamber(config="sparse", data_dir=tempfile.mkdtemp(), n_train=4, n_validation=2, n_test=2)
     >>> b.download_and_prepare()
     >>> ex = next(iter(b.as_dataset(split="train")))
@@ -29,7 +29,7 @@ import tensorflow_datasets as tfds
 
 from sciarch.io.tfds import LocalSourceBuilder
 
-from pipelines.bubble.simulator import CLASS_NAMES, PARTICLES, VERTEX_KINDS, BubbleChamberSimulator, SimulatorConfig
+from pipelines.bubble.simulation import CLASS_NAMES, PARTICLES, VERTEX_KINDS, BubbleChamberSimulator, SimulatorConfig
 
 CITATION = """Simulated with sciarch's bubble-chamber simulator; physics after the PDG Review of Particle
 Physics ("Passage of particles through matter", "Kinematics", particle listings)."""

@@ -14,7 +14,7 @@ Nothing is downloaded: pass ``source_dir`` (default ``data/drugscreen``) and ``d
 
 Example:
     >>> import tempfile
-    >>> from pipelines.drugscreen.tfds_builder import DrugTargetPairs
+    >>> from pipelines.drugscreen.tfds_builders import DrugTargetPairs
     >>> b = DrugTargetPairs(config="davis", data_dir=tempfile.mkdtemp())  # doctest: +SKIP
     >>> b.download_and_prepare()                                          # doctest: +SKIP
     >>> ds = b.as_dataset(split="fold1+fold2+fold3+fold4")                # doctest: +SKIP

@@ -4,7 +4,7 @@ import gzip
 
 import numpy as np
 
-from pipelines.drugscreen.tfds_builder import DrugTargetPairs
+from pipelines.drugscreen.tfds_builders import DrugTargetPairs
 
 
 def test_builds_offline_and_matches_source(tmp_path, davis_copy, davis_rows):
