@@ -202,7 +202,7 @@ def _scan(path: Path) -> _Scan:
 
 def _open_validated(path: Path):
     """Text of a file :func:`_scan` found clean (strict UTF-8, a leading UTF-8 BOM dropped)."""
-    return io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", errors="strict")
+    return io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", errors="strict", newline="\n")
 
 
 def check_sequence(seq: str, alphabet: str = "ACGTN") -> list[tuple[int, str]]:

@@ -415,21 +415,38 @@ def read_smi(path, *, id_column: bool = True) -> list[tuple[str, str]]:
 
     Returns ``[(smiles, id), ...]``; lines without an id get ``"<file>:<line>"`` as id.
     Blank lines are skipped; SMILES are *not* validated here (featurise them to check).
+
+    Raises:
+        FeaturizationError: a line is not UTF-8 text, or a ``.gz`` file is truncated/corrupt
+            (one line naming the file and the line).
     """
     import gzip
+    import zlib
     from pathlib import Path
 
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     out: list[tuple[str, str]] = []
-    with opener(path, "rt") as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
-                continue
-            parts = line.split(None, 1)
-            ident = parts[1].strip() if (id_column and len(parts) > 1) else f"{path.name}:{lineno}"
-            out.append((parts[0], ident))
+    lineno = 0
+    try:
+        with opener(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]
+                try:
+                    line = raw.decode("utf-8").strip()
+                except UnicodeDecodeError as exc:
+                    raise FeaturizationError(
+                        f"{path}: line {lineno}: not valid UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+                    ) from None
+                if not line:
+                    continue
+                parts = line.split(None, 1)
+                ident = parts[1].strip() if (id_column and len(parts) > 1) else f"{path.name}:{lineno}"
+                out.append((parts[0], ident))
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        msg = " ".join(str(exc).split())
+        raise FeaturizationError(f"{path}: cannot read beyond line {lineno} (corrupt or truncated gzip: {msg})") from None
     return out
 
 
