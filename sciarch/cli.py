@@ -7,7 +7,10 @@ print one line naming the key or file and exit with status 2.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -58,7 +61,7 @@ def run_cmd(
     pipeline: str = typer.Argument(..., help="registered pipeline name (see `sciarch list`)"),
     config: Path = typer.Option(..., "--config", "-c", help="YAML config file"),
     set_: Optional[list[str]] = typer.Option(None, "--set", "-s", help="override a key: key.sub=value (repeatable)"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="run directory (default runs/<pipeline>/<timestamp>)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="run directory (default runs/PIPELINE/TIMESTAMP)"),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="retrain from scratch when --out holds a finished run or one of another config"
     ),
@@ -100,7 +103,7 @@ def evaluate_cmd(
     data: Optional[Path] = typer.Option(
         None, "--data", help="file or folder in the embedded data's format (plain or .gz) to score instead of a split"
     ),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="metrics JSON path (default <run>/eval_<name>.json)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="metrics JSON path (default RUN_DIR/eval_NAME.json, NAME = the split or the --data file name)"),
 ) -> None:
     """Score a trained run on a split or on new data; writes metrics JSON.
 
@@ -109,16 +112,16 @@ def evaluate_cmd(
     * `sciarch evaluate runs/genomics/20261121-120000`
     * `sciarch evaluate runs/genomics/20261121-120000 --data my_windows.fa.gz`
     """
-    from sciarch.config import read_yaml, validate
-    from sciarch.pipeline import get_pipeline_class
-    from sciarch.runner import load_run_model
-    from sciarch.runs import write_json_atomic
+    from sciarch.config import pipeline_class, read_yaml, validate
 
     if not (run_dir / "config.yaml").is_file():
         _fail(f"{run_dir}: not a run directory (no config.yaml)")
     try:
         raw = read_yaml(run_dir / "config.yaml")
-        cls = get_pipeline_class(raw.get("pipeline", ""))
+        name = raw.get("pipeline", "")
+        if not isinstance(name, str):
+            raise ConfigError(f"{run_dir / 'config.yaml'}: key 'pipeline': expected a pipeline name")
+        cls = pipeline_class(name)
         cfg = validate(raw, cls.config_cls, str(run_dir / "config.yaml"))
     except ConfigError as exc:
         _fail(str(exc))
@@ -126,9 +129,12 @@ def evaluate_cmd(
         _fail(f"--split {split!r}: pipeline '{cls.name}' knows {', '.join(cls.splits)}")
     if data is not None and not data.exists():
         _fail(f"--data {data}: no such file or folder")
+    from sciarch.runner import load_run_model  # imports TensorFlow: after the checks above
+    from sciarch.runs import write_json_atomic
+
     try:
         model = load_run_model(run_dir)
-    except FileNotFoundError as exc:
+    except (ConfigError, FileNotFoundError) as exc:
         _fail(str(exc))
     pipeline = cls(cfg, run_dir)
     try:
@@ -137,7 +143,8 @@ def evaluate_cmd(
         _fail(str(exc))
     name = data.name.split(".")[0] if data is not None else split
     dest = out or run_dir / f"eval_{name}.json"
-    write_json_atomic(dest, {"run": str(run_dir), "data": str(data) if data else None, "split": split,
+    write_json_atomic(dest, {"run": str(run_dir), "data": str(data) if data else None,
+                             "split": None if data is not None else split,
                              "metrics": metrics})
     typer.echo(json.dumps(metrics, indent=2, default=float))
     typer.echo(f"written: {dest}")
@@ -191,17 +198,25 @@ def demo_cmd(
         _fail(f"demo failed for: {', '.join(failed)}", code=1)
 
 
+#: verbs defined in this module: they need no pipeline verbs mounted (discovery imports TensorFlow)
+_OWN_VERBS = ("list", "run", "evaluate", "demo")
+
+
 def _mount_extensions(argv: list[str] | None = None) -> None:
     """Mount pipeline verbs (``sciarch <pipeline> ...``) and the screening verb.
 
     ``sciarch screen`` needs no pipeline registry, so it skips discovery (which imports
-    every pipeline and TensorFlow) and its worker processes start at once.
+    every pipeline and TensorFlow) and its worker processes start at once; the verbs of
+    this module (``run``, ``evaluate``, ...) skip it too, so that a config error is
+    reported before TensorFlow is imported.
     """
     from sciarch.pipeline import available_pipelines
 
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["screen"]:
         _mount_screen()
+        return
+    if args[:1] and args[0] in _OWN_VERBS:
         return
     if "pipelines" in _MOUNTED:
         return
@@ -226,7 +241,77 @@ def _mount_screen() -> None:
     app.command("screen")(screen)
 
 
+class _QuietImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Import one top-level module (TensorFlow) with file descriptor 2 sent to /dev/null.
+
+    TensorFlow 2.21 writes its start-up messages (oneDNN, CUDA stubs, "All log messages
+    before absl::InitializeLog() ...") from C++ during ``import tensorflow``, before
+    ``TF_CPP_MIN_LOG_LEVEL`` is read, so the variable alone does not silence them. The
+    finder acts once, then removes itself; an import error still propagates (and prints)
+    after stderr is restored.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self._spec = None
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name or self._spec is not None:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        self._spec = spec
+        spec.loader, self._loader = self, spec.loader
+        return spec
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__loader__ = self._spec.loader = self._loader
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(null, 2)
+            finally:
+                os.close(null)
+            self._loader.exec_module(module)
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+        import logging
+
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        try:
+            from absl import logging as absl_logging
+
+            absl_logging.set_verbosity(absl_logging.ERROR)
+        except ImportError:  # pragma: no cover - absl comes with TensorFlow
+            pass
+
+    def __getattr__(self, item):  # get_resource_reader & co. of the real loader
+        loader = self.__dict__.get("_loader")
+        if loader is None:
+            raise AttributeError(item)
+        return getattr(loader, item)
+
+
+def _quiet_tensorflow() -> None:
+    """Silence TensorFlow's C++/absl start-up logs unless the user set ``TF_CPP_MIN_LOG_LEVEL``."""
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    if not any(isinstance(f, _QuietImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietImport("tensorflow"))
+
+
 def main(argv: list[str] | None = None) -> None:
+    _quiet_tensorflow()
     _mount_extensions(argv)
     try:
         app(args=argv, prog_name="sciarch", standalone_mode=True)

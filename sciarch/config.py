@@ -18,21 +18,48 @@ from __future__ import annotations
 
 import copy
 import difflib
+import importlib
+import importlib.util
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ConfigError(ValueError):
     """A configuration problem; the message is one line meant for the user."""
 
 
-class Section(BaseModel):
-    """Base for every config section: unknown keys are errors, types are checked."""
+def _admits_tuple(annotation: Any) -> bool:
+    if annotation is tuple or typing.get_origin(annotation) is tuple:
+        return True
+    return any(_admits_tuple(a) for a in typing.get_args(annotation)) if typing.get_origin(annotation) else False
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+class Section(BaseModel):
+    """Base for every config section: unknown keys are errors, types are checked strictly.
+
+    Strict types: ``true`` is not an integer, ``"1.5"`` is not a number and ``2.0`` is
+    not an integer (an integer is still a valid float). YAML has no tuples, so a list is
+    accepted where a field is a tuple.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(), strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lists_as_tuples(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            fixed = None
+            for key, value in data.items():
+                field = cls.model_fields.get(key) if isinstance(key, str) else None
+                if field is not None and isinstance(value, list) and _admits_tuple(field.annotation):
+                    fixed = dict(data) if fixed is None else fixed
+                    fixed[key] = tuple(value)
+            return data if fixed is None else fixed
+        return data
 
 
 class EarlyStoppingConfig(Section):
@@ -57,6 +84,13 @@ class TrainConfig(Section):
     verbose: Literal["auto", 0, 1, 2] = "auto"
     jit_compile: Literal["auto"] | bool = "auto"
     mixed_precision: bool = False
+
+    @field_validator("verbose", mode="before")
+    @classmethod
+    def _verbose_not_bool(cls, v: Any) -> Any:
+        if isinstance(v, bool):  # Literal[1] would accept True
+            raise ValueError("input should be 'auto', 0, 1 or 2")
+        return v
 
 
 class LossConfig(Section):
@@ -101,19 +135,38 @@ def _describe_error(err: dict, schema: type[BaseModel], source: str) -> str:
         parent = _section_at(schema, err["loc"][:-1])
         allowed = sorted(parent.model_fields) if parent is not None else []
         hint = difflib.get_close_matches(str(err["loc"][-1]), allowed, n=1)
-        msg = f"unknown key '{loc}'"
+        msg = f"unknown key '{_one_line(loc)}'"
         if hint:
             msg += f" (did you mean '{'.'.join(str(p) for p in err['loc'][:-1] + (hint[0],))}'?)"
         elif allowed:
             msg += f" (allowed: {', '.join(allowed)})"
-        return f"{source}: {msg}"
+        return _one_line(f"{source}: {msg}")
     if kind == "missing":
         return f"{source}: missing required key '{loc}'"
+    msg = str(err.get("msg", "invalid value"))
+    if kind in ("value_error", "assertion_error"):
+        msg = msg.split(", ", 1)[1] if msg.startswith(("Value error, ", "Assertion failed, ")) else msg
+    else:
+        msg = msg[:1].lower() + msg[1:]
     got = err.get("input")
-    got_s = repr(got)
+    where = f"key '{loc}'" if loc else "top level"
+    if isinstance(got, (dict, list)) and kind in ("value_error", "assertion_error"):
+        return _one_line(f"{source}: {where}: {msg}")
+    try:
+        got_s = repr(got)
+    except Exception:  # noqa: BLE001 - a repr that fails must not hide the real error
+        got_s = f"<{type(got).__name__}>"
     if len(got_s) > 60:
         got_s = got_s[:57] + "..."
-    return f"{source}: key '{loc}': {err['msg'].lower()} (got {got_s})"
+    return _one_line(f"{source}: {where}: {msg} (got {got_s})")
+
+
+def _one_line(msg: str) -> str:
+    """Messages are one line: control characters (newlines from a data error, say) become spaces."""
+    lines = msg.splitlines()
+    if lines == [msg]:
+        return msg
+    return " ".join(part.strip() for part in lines if part.strip())
 
 
 def _section_at(schema: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
@@ -142,15 +195,28 @@ def validate(raw: dict, schema: type[PipelineConfig], source: str = "config") ->
 
 
 def read_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping; every problem (missing, unreadable, not UTF-8, bad YAML) is one :class:`ConfigError`."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}:{where} invalid YAML ({getattr(exc, 'problem', exc)})") from None
+        reason = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
+        raise ConfigError(_one_line(f"{path}:{where} invalid YAML ({reason})")) from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # e.g. a date like 2024-13-45
+        raise ConfigError(_one_line(f"{path}: invalid YAML value ({type(exc).__name__}: {exc})")) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     return raw
@@ -168,7 +234,7 @@ def parse_overrides(items: list[str] | None) -> dict:
             raise ConfigError(f"--set {item!r}: empty key")
         try:
             parsed = yaml.safe_load(value) if value.strip() else ""
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError):
             parsed = value
         cur = out
         parts = key.split(".")
@@ -196,21 +262,46 @@ def load_config(path: str | Path, overrides: list[str] | None = None, pipeline: 
     ``pipeline`` (from the command line) wins over a ``pipeline:`` key in the file; a
     mismatch between the two is an error.
     """
-    from sciarch.pipeline import get_pipeline_class  # late import: registry imports config
-
     raw = read_yaml(path)
     name = raw.get("pipeline")
     if pipeline is not None:
         if name is not None and name != pipeline:
-            raise ConfigError(f"{path}: key 'pipeline' is '{name}' but the command asked for '{pipeline}'")
+            raise ConfigError(_one_line(f"{path}: key 'pipeline' is {name!r} but the command asked for '{pipeline}'"))
         name = pipeline
     if name is None:
         raise ConfigError(f"{path}: missing required key 'pipeline'")
+    if not isinstance(name, str):
+        raise ConfigError(_one_line(f"{path}: key 'pipeline': expected a pipeline name, got {name!r:.60}"))
     raw["pipeline"] = name
-    cls = get_pipeline_class(name)
+    cls = pipeline_class(name)
     merged = deep_merge(raw, parse_overrides(overrides))
     source = str(path) if not overrides else f"{path} (with --set)"
     return validate(merged, cls.config_cls, source)
+
+
+def pipeline_class(name: str):
+    """The registered pipeline class ``name``, importing as little as possible.
+
+    A pipeline of this repository (``pipelines/<name>/``) is imported alone, so loading a
+    config does not import every pipeline (and TensorFlow with some of them); other names
+    go through full discovery (:func:`sciarch.pipeline.get_pipeline_class`).
+    """
+    from sciarch import pipeline as registry  # late import: the registry imports this module
+
+    found = registry._REGISTRY.get(name)
+    if found is not None:
+        return found
+    if name.isidentifier() and not name.startswith("_"):
+        try:
+            spec = importlib.util.find_spec(f"pipelines.{name}")
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None:
+            importlib.import_module(f"pipelines.{name}")
+            found = registry._REGISTRY.get(name)
+            if found is not None:
+                return found
+    return registry.get_pipeline_class(name)
 
 
 def dump_config(cfg: PipelineConfig) -> str:

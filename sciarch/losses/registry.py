@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import sys
 from typing import Any, Callable
 
 import keras
@@ -128,10 +129,74 @@ def _import_dotted(spec: str):
         raise LossError(f"loss '{spec}': cannot import module '{module_name}' ({exc})") from None
     obj = module
     for part in attr.split("."):
-        if not hasattr(obj, part):
+        if part.startswith("__") or not hasattr(obj, part):
             raise LossError(f"loss '{spec}': module '{module_name}' has no attribute '{attr}'")
         obj = getattr(obj, part)
+    _check_loss_object(obj, spec)
     return obj
+
+
+_LOSS_SHAPE = ("a loss function f(y_true, y_pred, ...), a keras.losses.Loss or sciarch ReplicaAwareLoss "
+               "subclass, or a class whose instances are called as loss(y_true, y_pred)")
+
+
+def _binds_two(fn, bound: int = 0) -> bool:
+    """Whether ``fn`` accepts two positional arguments (after ``bound`` already bound ones, e.g. self)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return False
+    try:
+        sig.bind(*([None] * (bound + 2)))
+    except TypeError:
+        return False
+    return True
+
+
+def _python_call(cls: type):
+    """The ``__call__`` a class defines in Python (not ``object``'s or a C type's), else None."""
+    for klass in cls.__mro__[:-1]:
+        fn = vars(klass).get("__call__")
+        if fn is not None:
+            return fn if inspect.isfunction(fn) else None
+    return None
+
+
+def _check_loss_object(obj, spec: str) -> None:
+    """Refuse, before anything is called, an object a dotted path names that is not loss-shaped.
+
+    Allowed: Python functions taking ``(y_true, y_pred, ...)``; subclasses (or instances)
+    of ``keras.losses.Loss`` / :class:`ReplicaAwareLoss`; classes (or instances) defining a
+    Python ``__call__(self, y_true, y_pred, ...)``. Refused: modules, builtins and C
+    callables, anything from the standard library (``subprocess:Popen``, ``os:system``),
+    and other classes (their constructor would run with ``loss.params``).
+    """
+    where = f"{getattr(obj, '__module__', None) or '?'}.{getattr(obj, '__qualname__', type(obj).__name__)}"
+    if inspect.ismodule(obj):
+        raise LossError(f"loss '{spec}': refused: '{obj.__name__}' is a module, not a loss (expected {_LOSS_SHAPE})")
+    top = (getattr(obj, "__module__", None) or getattr(type(obj), "__module__", "") or "").split(".")[0]
+    if top in sys.stdlib_module_names or top == "builtins" or inspect.isbuiltin(obj):
+        kind = "class" if inspect.isclass(obj) else "callable"
+        raise LossError(f"loss '{spec}': refused: '{where}' is a standard-library {kind}, not a loss "
+                        f"(expected {_LOSS_SHAPE})")
+    if inspect.isclass(obj):
+        if issubclass(obj, (keras.losses.Loss, ReplicaAwareLoss)):
+            return
+        call = _python_call(obj)
+        if call is not None and _binds_two(call, bound=1):
+            return
+        raise LossError(f"loss '{spec}': refused: class '{where}' is not a loss (expected {_LOSS_SHAPE})")
+    if isinstance(obj, (keras.losses.Loss, ReplicaAwareLoss)):
+        return
+    if inspect.isfunction(obj) or (isinstance(obj, functools.partial) and inspect.isfunction(obj.func)):
+        if _binds_two(obj):
+            return
+        raise LossError(f"loss '{spec}': refused: function '{where}' does not take (y_true, y_pred)")
+    call = _python_call(type(obj))
+    if call is not None and _binds_two(call, bound=1):
+        return
+    raise LossError(f"loss '{spec}': refused: {type(obj).__name__} object '{where}' is not a loss "
+                    f"(expected {_LOSS_SHAPE})")
 
 
 def _instantiate(obj, params: dict, spec: str):
