@@ -11,24 +11,74 @@ app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 @app.command("detect")
 def detect(
-    model: Path = typer.Option(..., "--model", help="run directory holding model.keras"),
-    image: list[Path] = typer.Option(..., "--image", help="image file(s) (PNG/JPEG/TIFF; grey or colour)"),
+    model: Path = typer.Option(..., "--model", help="run directory holding model.keras (and config.yaml)"),
+    image: list[Path] = typer.Option(..., "--image", help="image file(s) (PNG/JPEG/TIFF; grey or colour, 8 or 16 bit)"),
     out: Path = typer.Option(None, "--out", help="output folder (default: <run>/detect)"),
-    scale: float = typer.Option(0.5, help="resize factor before detection (match the training pixel scale)"),
-    score: float = typer.Option(0.3, help="lowest score written"),
+    scale: float = typer.Option(0.5, help="resize factor before detection, in (0, 4] (match the training pixel scale)"),
+    score: float = typer.Option(0.3, help="lowest score written, in [0, 1]"),
 ) -> None:
-    """Detect tracks: write <image>.boxes.json and <image>.overlay.png per image."""
+    """Detect tracks: write <image>.boxes.json and <image>.overlay.png per image.
+
+    Every image is checked (opened and decoded) before any detection: an unreadable one
+    stops the command with one error line and nothing is written. Images larger than one
+    training frame (after --scale) are detected in overlapping tiles of the training frame
+    size, merged across seams. Images with the same file name get
+    <parent folder>_<name> outputs.
+    """
+    from sciarch.config import ConfigError
+
+    from pipelines.bubble.inference import check_images, check_scale
+
+    try:
+        check_scale(scale, score)
+        check_images(image)
+        tile = _training_frame_size(model)
+    except ConfigError as exc:
+        _fail(str(exc))
     from sciarch.runner import load_run_model
 
     from pipelines.bubble.pipeline import detect_files
 
-    for p in image:
-        if not p.is_file():
-            raise typer.BadParameter(f"{p}: no such image file", param_hint="--image")
-    net = load_run_model(model)
-    pngs, jsons = detect_files(net, image, out or Path(model) / "detect", scale=scale, score_threshold=score)
+    try:
+        net = load_run_model(model)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        _fail(f"{model}: cannot load the model ({' '.join(str(exc).split())})")
+    if tile is None:
+        shape = (getattr(net, "get_build_config", lambda: None)() or {}).get("input_shape")
+        tile = tuple(int(v) for v in shape[1:3]) if shape and None not in shape[1:3] else None
+    try:
+        pngs, jsons = detect_files(net, image, out or Path(model) / "detect", scale=scale, score_threshold=score,
+                                   tile_size=tile, progress=True)
+    except ConfigError as exc:
+        _fail(str(exc))
     for j, p in zip(jsons, pngs):
         typer.echo(f"{j}\n{p}")
+
+
+def _fail(msg: str, code: int = 2):
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+def _training_frame_size(run: Path) -> tuple[int, int] | None:
+    """``data.image_size`` of the run's config.yaml (the tile size of large images); None without one."""
+    from sciarch.config import read_yaml, validate
+
+    from pipelines.bubble.pipeline import BubbleConfig
+
+    cfg_path = Path(run) / "config.yaml"
+    if not Path(run).is_dir():
+        raise _config_error(f"--model {run}: no such run directory")
+    if not cfg_path.is_file():
+        return None
+    cfg = validate(read_yaml(cfg_path), BubbleConfig, str(cfg_path))
+    return tuple(int(v) for v in cfg.data.image_size)
+
+
+def _config_error(msg: str):
+    from sciarch.config import ConfigError
+
+    return ConfigError(msg)
 
 
 @app.command("simulate")

@@ -1,0 +1,298 @@
+"""Detection on image files of any size: input checks, bit-depth scaling, tiled inference.
+
+* :func:`check_images` -- open and fully decode every file first; the first unreadable one
+  (missing, empty, not an image, truncated) raises :class:`~sciarch.config.ConfigError`
+  naming it, before any detection runs.
+* :func:`load_grey` -- the grey-scale image in the model's 0..255 range (the detector is
+  trained on 8-bit frames): 8-bit images as before (``convert("L")``); 16-bit images scaled
+  by their bit depth (``v / 65535 * 255``, rounded to the 8-bit grid, so a 16-bit copy of an
+  8-bit picture gives exactly its detections); 32-bit integer images by ``2**32 - 1`` (or
+  ``65535`` when every value fits 16 bits, as for 16-bit files some readers widen); float
+  images are taken as 0..1 intensities when they lie in [0, 1] (else as 0..255) and kept as
+  floats; bilevel images as 0 / 255.
+* :func:`detect_image` -- resize by ``scale`` (to the training pixel scale), then, when the
+  image is larger than one training frame, cut it into overlapping tiles of the training
+  image size, detect per tile (each tile keeps the model's own ``max_detections``, so the
+  per-image capacity grows with the number of tiles), map the boxes back to image
+  coordinates and merge the pieces of one track across tile seams
+  (:func:`merge_tile_detections`). An image that fits one tile is detected as one padded
+  frame, exactly as without tiling.
+* :func:`output_stems` -- distinct output names for inputs that share a file name.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from sciarch.config import ConfigError
+
+#: the coarsest stride of the detector's pyramid: frames are padded to a multiple of it
+STRIDE = 32
+
+
+def _ceil_to(n: int, m: int = STRIDE) -> int:
+    return int(-(-int(n) // m) * m)
+
+
+def check_scale(scale: float, score_threshold: float | None = None) -> None:
+    """``scale`` must be a finite factor in (0, 4]; ``score_threshold`` a number in [0, 1]."""
+    if not isinstance(scale, (int, float)) or not math.isfinite(scale) or not 0 < scale <= 4:
+        raise ConfigError(f"--scale {scale}: must be a resize factor > 0 and <= 4 (match the training pixel scale)")
+    if score_threshold is not None and (not math.isfinite(score_threshold) or not 0 <= score_threshold <= 1):
+        raise ConfigError(f"--score {score_threshold}: must be a score in [0, 1]")
+
+
+def _open(path: Path):
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such image file")
+    if path.stat().st_size == 0:
+        raise ConfigError(f"{path}: empty file, not an image")
+    try:
+        img = Image.open(path)
+        img.load()  # decodes every pixel: truncated data fails here, not half-way through a run
+    except UnidentifiedImageError:
+        raise ConfigError(f"{path}: not an image file (PNG/JPEG/TIFF expected)") from None
+    except Image.DecompressionBombError as exc:
+        raise ConfigError(f"{path}: image too large to open safely ({exc})") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:  # PIL's decoders raise these on bad data
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ConfigError(f"{path}: unreadable or truncated image ({reason})") from None
+    return img
+
+
+def check_images(paths: Sequence[str | Path]) -> None:
+    """Open and decode every image; raise ConfigError naming the first unreadable one."""
+    for p in paths:
+        _open(Path(p)).close()
+
+
+def load_grey(path: str | Path) -> tuple["object", np.ndarray | None]:
+    """``(pil_image, scaled)``: ``pil_image`` is the grey image on 0..255 (mode "L", or "F"
+    for float inputs); ``scaled`` is None for 8-bit inputs (read as before) and otherwise the
+    scaled values as an array (for the overlay)."""
+    from PIL import Image
+
+    path = Path(path)
+    img = _open(path)
+    mode = img.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        arr = np.asarray(img)
+        if mode.startswith("I;16"):
+            arr = arr.astype(np.float64) * (255.0 / 65535.0)
+        elif mode == "I":
+            arr = arr.astype(np.float64)
+            top = 65535.0 if arr.min(initial=0) >= 0 and arr.max(initial=0) <= 65535 else 4294967295.0
+            if arr.min(initial=0) < 0:  # signed 32-bit
+                arr = arr + 2147483648.0
+            arr = arr * (255.0 / top)
+        else:  # float: 0..1 intensities, or already 0..255
+            arr = arr.astype(np.float64)
+            finite = np.isfinite(arr)
+            if not finite.any():
+                raise ConfigError(f"{path}: image holds no finite pixel value")
+            arr = np.where(finite, arr, np.nanmedian(np.where(finite, arr, np.nan)))
+            if arr.min() >= 0 and arr.max() <= 1.0:
+                arr = arr * 255.0
+        arr = np.clip(arr, 0, 255)
+        if mode == "F":
+            arr = arr.astype(np.float32)
+            return Image.fromarray(arr, mode="F"), arr
+        arr = np.rint(arr).astype(np.uint8)
+        return Image.fromarray(arr, mode="L"), arr
+    return img.convert("L"), None
+
+
+def tile_origins(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of ``tile``-long windows covering ``length`` with at least ``overlap``
+    shared pixels; the last window is shifted inwards to end at ``length``."""
+    if length <= tile:
+        return [0]
+    stride = max(1, tile - overlap)
+    starts = list(range(0, length - tile + 1, stride))
+    if starts[-1] != length - tile:
+        starts.append(length - tile)
+    return starts
+
+
+def _clip(boxes: np.ndarray, rect: np.ndarray) -> np.ndarray:
+    y0 = np.maximum(boxes[..., 0], rect[0])
+    x0 = np.maximum(boxes[..., 1], rect[1])
+    y1 = np.minimum(boxes[..., 2], rect[2])
+    x1 = np.minimum(boxes[..., 3], rect[3])
+    return np.stack([y0, x0, y1, x1], -1)
+
+
+def merge_tile_detections(boxes, scores, classes, tile_ids, tile_rects, match_iou: float = 0.5, min_side: float = 1.0):
+    """Merge detections of overlapping tiles into one per track.
+
+    Two detections of the same class from two overlapping tiles are the same track when
+    their parts inside the pixels both tiles see (the tiles' common rectangle) overlap with
+    IoU >= ``match_iou`` -- that holds both for a track seen whole by both tiles and for the
+    two halves of a track cut by a seam. Greedy by score: the best detection seeds a group,
+    which grows through neighbouring tiles (at most one detection per tile); the group's box
+    is the union of its members, its score the highest.
+
+    Args:
+        boxes: ``[N, 4]`` yxyx in image pixels. scores, classes, tile_ids: ``[N]``.
+        tile_rects: ``[T, 4]`` yxyx extent of each tile in image pixels.
+
+    Returns:
+        ``(boxes [K, 4], scores [K], classes [K], group sizes [K])`` sorted by score.
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, np.float64).ravel()
+    classes = np.asarray(classes).ravel()
+    tile_ids = np.asarray(tile_ids).ravel()
+    tile_rects = np.asarray(tile_rects, np.float64).reshape(-1, 4)
+    n = len(boxes)
+    if n == 0:
+        return boxes.reshape(0, 4), scores, classes, np.zeros(0, np.int64)
+    # overlapping tile pairs and their common rectangle
+    t = len(tile_rects)
+    cy0 = np.maximum(tile_rects[:, None, 0], tile_rects[None, :, 0])
+    cx0 = np.maximum(tile_rects[:, None, 1], tile_rects[None, :, 1])
+    cy1 = np.minimum(tile_rects[:, None, 2], tile_rects[None, :, 2])
+    cx1 = np.minimum(tile_rects[:, None, 3], tile_rects[None, :, 3])
+    overlaps = (cy1 > cy0) & (cx1 > cx0) & ~np.eye(t, dtype=bool)
+    by_tile = {k: np.flatnonzero(tile_ids == k) for k in np.unique(tile_ids)}
+    order = np.argsort(-scores, kind="stable")
+    assigned = np.zeros(n, bool)
+    out_b, out_s, out_c, out_n = [], [], [], []
+    for i in order:
+        if assigned[i]:
+            continue
+        assigned[i] = True
+        members, tiles_in, frontier = [i], {int(tile_ids[i])}, [i]
+        while frontier:
+            m = frontier.pop()
+            tm = int(tile_ids[m])
+            for tn in np.flatnonzero(overlaps[tm]):
+                tn = int(tn)
+                if tn in tiles_in or tn not in by_tile:
+                    continue
+                cand = by_tile[tn]
+                cand = cand[~assigned[cand] & (classes[cand] == classes[m])]
+                if not len(cand):
+                    continue
+                common = np.array([cy0[tm, tn], cx0[tm, tn], cy1[tm, tn], cx1[tm, tn]])
+                a = _clip(boxes[m], common)
+                ah, aw = a[2] - a[0], a[3] - a[1]
+                if ah < min_side or aw < min_side:
+                    continue  # this detection does not reach into the shared pixels
+                b = _clip(boxes[cand], common)
+                bh, bw = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+                ih = np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0])
+                iw = np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1])
+                inter = np.clip(ih, 0, None) * np.clip(iw, 0, None)
+                union = ah * aw + np.clip(bh, 0, None) * np.clip(bw, 0, None) - inter
+                iou = np.where((bh >= min_side) & (bw >= min_side) & (union > 0), inter / np.maximum(union, 1e-9), 0)
+                best = int(np.argmax(iou))
+                if iou[best] >= match_iou:
+                    j = int(cand[best])
+                    assigned[j] = True
+                    members.append(j)
+                    tiles_in.add(tn)
+                    frontier.append(j)
+        g = boxes[members]
+        out_b.append([g[:, 0].min(), g[:, 1].min(), g[:, 2].max(), g[:, 3].max()])
+        out_s.append(scores[members].max())
+        out_c.append(classes[i])
+        out_n.append(len(members))
+    return (np.asarray(out_b, np.float64).reshape(-1, 4), np.asarray(out_s), np.asarray(out_c),
+            np.asarray(out_n, np.int64))
+
+
+def _detect_batch(model, frames: np.ndarray):
+    det = model.detect(frames[..., None])
+    return np.asarray(det["boxes"]), np.asarray(det["scores"]), np.asarray(det["classes"])
+
+
+def detect_image(model, arr: np.ndarray, tile_size: tuple[int, int] | None = None, score_threshold: float = 0.3,
+                 overlap: float = 0.25, batch_size: int = 8, progress: bool = False, label: str = "image") -> dict:
+    """Detections on a resized grey image ``arr [H, W]`` (0..255, at the training pixel scale).
+
+    ``tile_size``: the training frame ``(height, width)``; None or an image that fits one
+    tile: one padded frame (the whole image). Otherwise overlapping tiles of that size
+    (``overlap`` as a fraction of the tile side), merged across seams.
+
+    Returns dict ``boxes [K, 4]`` yxyx pixels of ``arr``, ``scores``, ``classes``, ``n_tiles``,
+    ``tile_size``, ``max_detections`` (the capacity: tiles x the model's per-frame cap).
+    """
+    arr = np.asarray(arr, np.float32)
+    h1, w1 = arr.shape
+    bg = float(np.median(arr))
+    per_frame = int(getattr(model, "max_detections", 0)) or None
+    if tile_size is None or (h1 <= _ceil_to(tile_size[0]) and w1 <= _ceil_to(tile_size[1])):
+        # one frame: pad with the background grey to a multiple of the coarsest stride
+        padded = np.pad(arr, ((0, -h1 % STRIDE), (0, -w1 % STRIDE)), constant_values=bg)
+        b, s, c = _detect_batch(model, padded[None])
+        keep = (c[0] >= 0) & (s[0] >= score_threshold)
+        return {"boxes": b[0][keep].astype(np.float64), "scores": s[0][keep], "classes": c[0][keep], "n_tiles": 1,
+                "tile_size": None, "max_detections": per_frame}
+    th = _ceil_to(tile_size[0]) if h1 > _ceil_to(tile_size[0]) else _ceil_to(h1)
+    tw = _ceil_to(tile_size[1]) if w1 > _ceil_to(tile_size[1]) else _ceil_to(w1)
+    canvas = np.pad(arr, ((0, max(0, th - h1)), (0, max(0, tw - w1))), constant_values=bg)
+    ys = tile_origins(h1, th, int(round(overlap * th)))
+    xs = tile_origins(w1, tw, int(round(overlap * tw)))
+    origins = [(y, x) for y in ys for x in xs]
+    rects = np.array([[y, x, min(y + th, h1), min(x + tw, w1)] for y, x in origins], np.float64)
+    all_b, all_s, all_c, all_t = [], [], [], []
+    batches = range(0, len(origins), batch_size)
+    prog = None
+    if progress:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        prog = Progress(TextColumn(f"detecting {label}: tiles"), BarColumn(), MofNCompleteColumn(),
+                        TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+        task = prog.add_task("tiles", total=len(origins))
+        prog.start()
+    try:
+        for start in batches:
+            chunk = origins[start:start + batch_size]
+            frames = np.full((batch_size, th, tw), bg, np.float32)  # fixed batch shape: one trace
+            for k, (y, x) in enumerate(chunk):
+                frames[k] = canvas[y:y + th, x:x + tw]
+            b, s, c = _detect_batch(model, frames)
+            for k, (y, x) in enumerate(chunk):
+                keep = (c[k] >= 0) & (s[k] >= score_threshold)
+                bb = b[k][keep].astype(np.float64) + np.array([y, x, y, x], np.float64)
+                bb = _clip(bb, rects[start + k])
+                all_b.append(bb)
+                all_s.append(s[k][keep])
+                all_c.append(c[k][keep])
+                all_t.append(np.full(int(keep.sum()), start + k))
+            if prog is not None:
+                prog.advance(task, len(chunk))
+    finally:
+        if prog is not None:
+            prog.stop()
+    boxes, scores, classes, _ = merge_tile_detections(
+        np.concatenate(all_b), np.concatenate(all_s), np.concatenate(all_c), np.concatenate(all_t), rects)
+    return {"boxes": boxes, "scores": scores, "classes": classes, "n_tiles": len(origins), "tile_size": (th, tw),
+            "max_detections": per_frame * len(origins) if per_frame else None}
+
+
+def output_stems(paths: Sequence[str | Path]) -> list[str]:
+    """Output base names: the file stem, or ``<parent folder>_<stem>`` for inputs whose stems
+    collide (then ``-2``, ``-3`` ... where even that collides)."""
+    paths = [Path(p) for p in paths]
+    stems = [p.stem for p in paths]
+    counts = {s: stems.count(s) for s in stems}
+    names = [f"{p.parent.name or 'root'}_{p.stem}" if counts[p.stem] > 1 else p.stem for p in paths]
+    seen: dict[str, int] = {}
+    out = []
+    for nm in names:
+        k = seen.get(nm, 0) + 1
+        seen[nm] = k
+        out.append(nm if k == 1 else f"{nm}-{k}")
+    # a suffixed name must not hit another input's own name
+    while len(set(out)) != len(out):  # pragma: no cover - pathological names only
+        out = [f"{nm}-{i + 1}" for i, nm in enumerate(out)]
+    return out
