@@ -43,30 +43,6 @@ def check_positive_int(layer_name, arg_name, value, allow_zero=False):
         raise ValueError(f"{layer_name}: `{arg_name}` must be an int {bound}, got {value!r}.")
 
 
-NORMALIZATIONS = ("batch", "layer", "instance", None)
-
-
-def make_normalization(kind, name):
-    """Build the normalisation layer named by ``kind`` ("batch", "layer", "instance" or None)."""
-    if kind is None:
-        return None
-    if kind == "batch":
-        # synchronized=True: under tf.distribute (MirroredStrategy) the batch statistics are
-        # all-reduced over replicas. Without it Keras 3 keeps per-replica moving statistics
-        # (aggregation "none") that drift apart, so inference differs between replicas.
-        # Outside a strategy it is the plain layer.
-        return keras.layers.BatchNormalization(
-            synchronized=keras.backend.backend() == "tensorflow", name=name
-        )
-    if kind == "layer":
-        return keras.layers.LayerNormalization(name=name)
-    if kind == "instance":
-        from sciarch.layers.normalization import InstanceNormalization
-
-        return InstanceNormalization(name=name)
-    raise ValueError(f"Unknown normalization {kind!r}; expected one of {list(NORMALIZATIONS)}.")
-
-
 def conv_class(rank):
     """Conv1D for rank 1, Conv2D for rank 2."""
     return {1: keras.layers.Conv1D, 2: keras.layers.Conv2D}[rank]

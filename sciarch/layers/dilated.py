@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import keras
 
-from sciarch.layers._utils import NORMALIZATIONS, check_choice, check_positive_int
+from sciarch.layers._utils import check_choice, check_positive_int
+from sciarch.layers.normalization import NORMALIZATIONS
 from sciarch.layers.residual import ResidualBlock
 
 CONVS_PER_BLOCK = 2

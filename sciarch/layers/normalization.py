@@ -1,4 +1,4 @@
-"""Instance normalisation with learnable affine parameters."""
+"""Instance normalisation with learnable affine parameters, and the normalisation factory of the blocks."""
 
 from __future__ import annotations
 
@@ -116,3 +116,26 @@ class InstanceNormalization(keras.layers.Layer):
             }
         )
         return config
+
+
+#: the ``normalization`` choices of the convolution blocks
+NORMALIZATIONS = ("batch", "layer", "instance", None)
+
+
+def make_normalization(kind, name):
+    """Build the normalisation layer named by ``kind`` ("batch", "layer", "instance" or None)."""
+    if kind is None:
+        return None
+    if kind == "batch":
+        # synchronized=True: under tf.distribute (MirroredStrategy) the batch statistics are
+        # all-reduced over replicas. Without it Keras 3 keeps per-replica moving statistics
+        # (aggregation "none") that drift apart, so inference differs between replicas.
+        # Outside a strategy it is the plain layer.
+        return keras.layers.BatchNormalization(
+            synchronized=keras.backend.backend() == "tensorflow", name=name
+        )
+    if kind == "layer":
+        return keras.layers.LayerNormalization(name=name)
+    if kind == "instance":
+        return InstanceNormalization(name=name)
+    raise ValueError(f"Unknown normalization {kind!r}; expected one of {list(NORMALIZATIONS)}.")

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import keras
 
-from sciarch.layers._utils import (
-    NORMALIZATIONS,
-    check_choice,
-    check_positive_int,
-    conv_class,
-    make_normalization,
-)
+from sciarch.layers._utils import check_choice, check_positive_int, conv_class
+from sciarch.layers.normalization import NORMALIZATIONS, make_normalization
 
 
 @keras.saving.register_keras_serializable(package="sciarch")
