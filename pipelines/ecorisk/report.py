@@ -1,10 +1,12 @@
 """Report of the ecological-risk pipeline (called by ``EcoRiskPipeline.report``).
 
-Writes into the run directory:
+It trains nothing: the model comparison is computed beforehand by the comparison step
+(:func:`pipelines.ecorisk.comparison.compare_models`) and only read here. Writes into the
+run directory:
 
 * ``comparison.json`` / ``comparison.png`` -- test-split metrics of the trained model, a
   plain-BCE twin (same architecture, data, optimiser and epochs) and a scikit-learn
-  logistic regression;
+  logistic regression (from the comparison);
 * ``risk_map.tif`` -- the predicted risk on the input grid (rasters: the stacked grid;
   sample points: the model applied to the raster layers at ``data.map_scale``; Amazon:
   the 0.225 deg cell lattice in SIRGAS 2000), with the grid's CRS and transform and
@@ -17,7 +19,6 @@ Writes into the run directory:
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -26,32 +27,23 @@ import numpy as np
 from sciarch.viz.plots import new_figure, save_figure
 
 from pipelines.ecorisk import data as D
-from pipelines.ecorisk.metrics import per_zone_table, risk_metrics
+from pipelines.ecorisk.comparison import Comparison
+from pipelines.ecorisk.metrics import per_zone_table
 
 log = logging.getLogger(__name__)
 NODATA = -9999.0
 
 
-def write_report(pipe, out: Path, model, metrics: dict) -> list[Path]:
+def write_report(pipe, out: Path, model, metrics: dict, comparison: Comparison) -> list[Path]:
+    """Write the report files for ``model``; ``comparison`` is the comparison step's result."""
     out.mkdir(parents=True, exist_ok=True)
     cfg = pipe.config
     dpi = cfg.report.dpi
     files: list[Path] = []
-    zone_names = pipe.raster().zone_names if pipe.is_raster else pipe.table()[0].zone_names
 
     # ---- comparison on the held-out test split
-    risk, t, imp, z = pipe.predict_split(model, "test")
-    preds = {"model (" + (cfg.loss.name if cfg.loss.name != "default" else pipe.default_loss) + ")": risk}
-    if "bce" in cfg.model.baselines:
-        from pipelines.ecorisk.train import fit_with_loss
-
-        twin = fit_with_loss(pipe, "binary_crossentropy")
-        preds["plain BCE"] = pipe.predict_split(twin, "test")[0]
-    if "logistic" in cfg.model.baselines:
-        preds["logistic regression"] = pipe.baseline_logistic("test")
-    comparison = {name: risk_metrics(t, p, imp, z, zone_names, cfg.data.threshold) for name, p in preds.items()}
-    (out / "comparison.json").write_text(json.dumps({"split": "test", "models": comparison}, indent=2))
-    files.append(plot_comparison(comparison, out / "comparison.png", dpi))
+    comparison.save(out / "comparison.json")
+    files.append(plot_comparison(comparison.metrics, out / "comparison.png", dpi))
 
     # ---- risk map (GeoTIFF on the input grid + PNG)
     try:
@@ -60,7 +52,8 @@ def write_report(pipe, out: Path, model, metrics: dict) -> list[Path]:
         log.warning("risk map not written: %s", exc)
 
     # ---- per-zone mean risk
-    files.append(plot_zone_risk(preds, t, z, zone_names, out / "zone_risk.png", dpi))
+    files.append(plot_zone_risk(comparison.predictions, comparison.target, comparison.zone, comparison.zone_names,
+                                out / "zone_risk.png", dpi))
 
     # ---- trade-off over λ_fair from the benchmark, when present
     bench = pipe.benchmark_results()

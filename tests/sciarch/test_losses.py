@@ -17,7 +17,6 @@ import tensorflow as tf
 
 from sciarch.config import ConfigError
 from sciarch.losses import (
-    EcologicalFairnessLoss,
     LossError,
     PerSampleLoss,
     get_loss,
@@ -25,6 +24,8 @@ from sciarch.losses import (
     split_target,
     with_loss,
 )
+
+from pipelines.ecorisk.losses import EcologicalFairnessLoss  # registers "ecological_fairness"
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_CFG = ROOT / "tests" / "fixtures" / "blobs.yaml"

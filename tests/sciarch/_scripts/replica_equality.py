@@ -20,11 +20,13 @@ import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import sciarch.losses.builtin as builtin  # noqa: E402
+import sciarch.losses.zones as zones  # noqa: E402
 from sciarch import compat  # noqa: E402
 from sciarch.config import ConfigError, DistributeConfig  # noqa: E402
 from sciarch.distribute import distribute_inputs, make_strategy, per_replica_batch_size, strategy_name  # noqa: E402
-from sciarch.losses import EcologicalFairnessLoss, get_loss, with_loss  # noqa: E402
+from sciarch.losses import get_loss, with_loss  # noqa: E402
+
+from pipelines.ecorisk.losses import EcologicalFairnessLoss  # noqa: E402  (registers ecological_fairness)
 
 B, D, R = 16, 4, 2  # global batch, features, replicas
 
@@ -184,12 +186,12 @@ def main(out_path):
     # the same computation with naive per-replica reductions, to show the batch discriminates:
     # (a) the zone statistics are not all-reduced (each replica forms its own zone variance)
     eco = losses["ecological_fairness"]
-    original = builtin.all_reduce_sum
-    builtin.all_reduce_sum = lambda value: value
+    original = zones.all_reduce_sum
+    zones.all_reduce_sum = lambda value: value
     try:
         naive_eco, naive_eco_g = two_replicas(strategy, eco, mirrored, x, y)
     finally:
-        builtin.all_reduce_sum = original
+        zones.all_reduce_sum = original
     l1, g1 = one_device(eco, single, x, y)
     fair_only = EcologicalFairnessLoss(lambda_eco=0.0, lambda_fair=25.0, num_zones=3)
 
