@@ -34,7 +34,7 @@ _MOUNTED: set[str] = set()
 
 
 def _fail(msg: str, code: int = 2):
-    typer.echo(f"error: {msg}", err=True)
+    typer.echo(f"error: {' '.join(str(msg).split())}", err=True)  # one line, whatever the message holds
     raise typer.Exit(code)
 
 
@@ -302,8 +302,14 @@ class _QuietImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 def _quiet_tensorflow() -> None:
-    """Silence TensorFlow's C++/absl start-up logs unless the user set ``TF_CPP_MIN_LOG_LEVEL``."""
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+    """Silence TensorFlow's C++/absl start-up logs unless the user asked for them.
+
+    ``TF_CPP_MIN_LOG_LEVEL=0`` (or 1) shows TensorFlow's logs. ``sciarch/__init__`` sets
+    a default of 2, which cannot be told apart from a user's 2, so 2 counts as "quiet"
+    and is raised to 3 (the CUDA probe on a machine without a GPU logs at ERROR level).
+    """
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip()
+    if level not in ("", "2", "3") or "tensorflow" in sys.modules:
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     if not any(isinstance(f, _QuietImport) for f in sys.meta_path):
@@ -316,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="sciarch", standalone_mode=True)
     except ConfigError as exc:  # raised from a pipeline verb
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
         sys.exit(2)
 
 

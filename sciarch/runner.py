@@ -513,8 +513,8 @@ def _explain_load_error(path: Path, exc: BaseException) -> str:
         if "safe_mode" in msg or "arbitrary code execution" in msg:
             what = "a Python lambda" if "lambda" in msg.lower() else "unsafe serialised code"
             return f"{path}: refused by safe_mode: the model contains {what} ({_first_sentence(msg)})"
-    for msg in chain:
-        if "Could not locate" in msg or "Unknown layer" in msg or "Unknown object" in msg:
+    for msg in reversed(chain):  # the innermost error names the class
+        if msg.startswith(("Could not locate", "Unknown layer", "Unknown object")):
             return (f"{path}: the model uses a class that is not a registered sciarch/Keras class "
                     f"({_first_sentence(msg)})")
     return f"{path}: cannot load the model ({type(exc).__name__}: {_first_sentence(chain[-1] if chain else exc)})"

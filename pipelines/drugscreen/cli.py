@@ -87,7 +87,7 @@ def alascan_cmd(
 def ddg_cmd(
     model: Path = typer.Option(..., "--model", "-m", help="run directory of a trained Davis model"),
     epochs: int = typer.Option(10, "--epochs"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="JSON path (default <RUN>/ddg.json)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="JSON path (default RUN/ddg.json)"),
 ) -> None:
     """Siamese ΔpKd (mutant vs wild type) vs subtraction of two absolute predictions."""
     from sciarch.config import ConfigError

@@ -41,7 +41,7 @@ def screen(
     library: Path = typer.Option(..., "--library", "-l", help="molecule library: .smi, .csv, .tsv or .sdf, optionally .gz"),
     target: list[Path] = typer.Option(..., "--target", "-t", help="protein FASTA file (repeatable; every record is a target)"),
     top: int = typer.Option(100, "--top", "-n", min=1, help="number of hits in hits.csv"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="output directory (default screen_<library name>)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="output directory (default screen_LIBRARY, after the library file name)"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted screen in --out"),
     overwrite: bool = typer.Option(False, "--overwrite", help="discard an earlier screen in --out"),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", min=0, help="featurisation processes (default: all cores; 0 = in-process)"),
