@@ -13,17 +13,17 @@ app = typer.Typer(no_args_is_help=True, add_completion=False)
 def detect(
     model: Path = typer.Option(..., "--model", help="run directory holding model.keras (and config.yaml)"),
     image: list[Path] = typer.Option(..., "--image", help="image file(s) (PNG/JPEG/TIFF; grey or colour, 8 or 16 bit)"),
-    out: Path = typer.Option(None, "--out", help="output folder (default: <run>/detect)"),
+    out: Path = typer.Option(None, "--out", help="output folder (default: RUN/detect)"),
     scale: float = typer.Option(0.5, help="resize factor before detection, in (0, 4] (match the training pixel scale)"),
     score: float = typer.Option(0.3, help="lowest score written, in [0, 1]"),
 ) -> None:
-    """Detect tracks: write <image>.boxes.json and <image>.overlay.png per image.
+    """Detect tracks: write IMAGE.boxes.json and IMAGE.overlay.png per image.
 
     Every image is checked (opened and decoded) before any detection: an unreadable one
     stops the command with one error line and nothing is written. Images larger than one
     training frame (after --scale) are detected in overlapping tiles of the training frame
     size, merged across seams. Images with the same file name get
-    <parent folder>_<name> outputs.
+    FOLDER_IMAGE outputs (the parent folder's name first).
     """
     from sciarch.config import ConfigError
 
