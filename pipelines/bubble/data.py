@@ -177,15 +177,21 @@ def detection_arrays(sample: Sample, max_boxes: int, source: str = "data"):
 
 
 def make_dataset(images, boxes, labels, batch_size: int, shuffle: bool, seed: int, repeat: bool,
-                 input_context=None):
-    """``tf.data`` of ``(images, {"boxes", "labels"})``, sharded per worker when ``input_context`` is given."""
+                 input_context=None, epoch=None):
+    """``tf.data`` of ``(images, {"boxes", "labels"})``, sharded per worker when ``input_context`` is given.
+
+    ``epoch``: the runner's epoch counter (``Pipeline.epoch``); the shuffle order of epoch e then
+    depends on ``(seed, e)`` only (see :mod:`sciarch.epochs`).
+    """
     import tensorflow as tf
+
+    from sciarch.epochs import shuffle as epoch_shuffle
 
     ds = tf.data.Dataset.from_tensor_slices((images, {"boxes": boxes, "labels": labels}))
     if input_context is not None and input_context.num_input_pipelines > 1:
         ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     if shuffle:
-        ds = ds.shuffle(min(len(images), 2048), seed=seed, reshuffle_each_iteration=True)
+        ds = epoch_shuffle(ds, min(len(images), 2048), seed, epoch=None if repeat else epoch)
     if repeat:
         ds = ds.repeat()
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)

@@ -247,17 +247,13 @@ class DTAData:
         root: str | Path | None = None,
         pairs_file: str | Path | None = None,
         apply_mutations: bool = True,
-        target_column: str | None = None,
     ) -> "DTAData":
-        """Read, validate and featurise a data set folder (see the class docstring).
-
-        ``target_column``: the label column of ``affinities.csv`` (default: by the folder's
-        name, ``pKd`` for davis, ``kiba_score`` for kiba)."""
+        """Read, validate and featurise a data set folder (see the class docstring)."""
         folder = Path(dataset) if Path(dataset).is_dir() else Path(root or DATA_ROOT) / dataset
         if not folder.is_dir():
             raise DataError(f"{folder}: data set folder not found (expected davis or kiba under {DATA_ROOT})")
         name = folder.name
-        target = target_column or TARGET_COLUMNS.get(name)
+        target = TARGET_COLUMNS.get(name)
         problems: list[str] = []
 
         lig_path = find_file(folder, "ligands_isomeric.smi" if smiles == "isomeric" else "ligands.smi")
@@ -479,6 +475,7 @@ def make_dataset(
     seed: int = 0,
     input_context=None,
     target_as_dict: bool = False,
+    epoch=None,
 ):
     """``tf.data.Dataset`` of ``(x, y)`` batches for ``pairs[index]``.
 
@@ -486,7 +483,9 @@ def make_dataset(
     With ``input_context`` the batches are dealt round-robin to the input pipelines
     (each pipeline gets the same number of batches; the remainder is dropped so the
     replicas stay in step) and ``batch_size`` must already be the per-replica size.
-    Shuffled datasets draw a new order at every pass (every epoch).
+    Shuffled datasets draw a new order at every pass (every epoch): with ``epoch`` (the
+    runner's epoch counter, ``Pipeline.epoch``) the order of epoch e depends on ``(seed, e)``
+    only, so a resumed run repeats an uninterrupted one; without it, on the pass number.
     """
     import tensorflow as tf
 
@@ -496,11 +495,14 @@ def make_dataset(
     tokens = tf.constant(data.tokens)
     n_pipes = input_context.num_input_pipelines if input_context is not None else 1
     pipe_id = input_context.input_pipeline_id if input_context is not None else 0
-    epoch = {"n": 0}
+    passes = {"n": 0}
 
-    def gen():
-        rng = np.random.default_rng([seed, epoch["n"]])
-        epoch["n"] += 1
+    def gen(e):
+        e = int(e)
+        if e < 0:  # no epoch counter: count the passes of this dataset
+            e = passes["n"]
+            passes["n"] += 1
+        rng = np.random.default_rng([seed, e])
         batches = batch_order(drug, prot, batch_size, shuffle=shuffle, protein_chunk=protein_chunk, rng=rng)
         if n_pipes > 1:
             usable = (len(batches) // n_pipes) * n_pipes
@@ -508,14 +510,21 @@ def make_dataset(
         for b in batches:
             yield drug[b], prot[b], y[b]
 
-    ds = tf.data.Dataset.from_generator(
-        gen,
-        output_signature=(
-            tf.TensorSpec([None], tf.int32),
-            tf.TensorSpec([None], tf.int32),
-            tf.TensorSpec([None], tf.float32),
-        ),
+    signature = (
+        tf.TensorSpec([None], tf.int32),
+        tf.TensorSpec([None], tf.int32),
+        tf.TensorSpec([None], tf.float32),
     )
+    n_batches = -(-len(index) // batch_size)
+    if n_pipes > 1:
+        n_batches = n_batches // n_pipes
+    if shuffle and epoch is not None:
+        from sciarch.epochs import per_epoch
+
+        ds = per_epoch(lambda e: tf.data.Dataset.from_generator(gen, args=(e,), output_signature=signature),
+                       epoch, n_batches)
+    else:
+        ds = tf.data.Dataset.from_generator(gen, args=(tf.constant(-1, tf.int64),), output_signature=signature)
 
     gather = graph_gatherer(data)
 

@@ -459,9 +459,15 @@ def normalise_table(td: TabularData, cfg, stats: dict | None = None, train_mask:
     return x, stats
 
 
-def tabular_dataset(x, td: TabularData, batch_size: int, shuffle: bool, seed: int, input_context=None):
-    """``tf.data`` of ``(x [B, F], {"target", "importance", "zone"} [B, 1])``."""
+def tabular_dataset(x, td: TabularData, batch_size: int, shuffle: bool, seed: int, input_context=None, epoch=None):
+    """``tf.data`` of ``(x [B, F], {"target", "importance", "zone"} [B, 1])``.
+
+    ``epoch``: the runner's epoch counter (``Pipeline.epoch``); the shuffle order of epoch e
+    then depends on ``(seed, e)`` only (see :mod:`sciarch.epochs`).
+    """
     import tensorflow as tf
+
+    from sciarch.epochs import shuffle as epoch_shuffle
 
     y = {"target": td.target[:, None].astype(np.float32),
          "importance": td.importance[:, None].astype(np.float32),
@@ -470,7 +476,7 @@ def tabular_dataset(x, td: TabularData, batch_size: int, shuffle: bool, seed: in
     if input_context is not None:
         ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     if shuffle:
-        ds = ds.shuffle(min(len(td), 50_000), seed=seed, reshuffle_each_iteration=True)
+        ds = epoch_shuffle(ds, min(len(td), 50_000), seed, epoch=epoch)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
@@ -502,8 +508,13 @@ def raster_patches(rd: RasterData, split: str, size: int, stride: int | None, mi
 
 
 def raster_dataset(rd: RasterData, split: str, cfg, batch_size: int, shuffle: bool, seed: int,
-                   input_context=None):
+                   input_context=None, epoch=None):
+    """``tf.data`` of patches ``(x, y, weight)``; ``epoch`` as in :func:`tabular_dataset` (it also
+    seeds the flips/rotations of ``cfg.augment``)."""
     import tensorflow as tf
+
+    from sciarch.epochs import map_with_seed
+    from sciarch.epochs import shuffle as epoch_shuffle
 
     x, y, w, _ = raster_patches(rd, split, cfg.patch_size, cfg.patch_stride if split == "train" else cfg.patch_size,
                                 cfg.min_patch_fraction)
@@ -511,24 +522,26 @@ def raster_dataset(rd: RasterData, split: str, cfg, batch_size: int, shuffle: bo
     if input_context is not None:
         ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        ds = epoch_shuffle(ds, len(x), seed, epoch=epoch)
         if cfg.augment:
-            ds = ds.map(_flip_rot, num_parallel_calls=tf.data.AUTOTUNE)
+            ds = map_with_seed(ds, _flip_rot, seed, epoch=epoch)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def _flip_rot(x, y, w):
-    """Random flips / 90 deg rotations applied alike to inputs, context and weights."""
+def _flip_rot(rng, x, y, w):
+    """Random flips / 90 deg rotations applied alike to inputs, context and weights
+    (stateless draws from the per-example seed ``rng``, int64 ``[2]``)."""
     import tensorflow as tf
 
-    return _flip_rot_graph(tf)(x, y, w)
+    return _flip_rot_graph(tf)(rng, x, y, w)
 
 
 def _flip_rot_graph(tf):
     @tf.autograph.experimental.do_not_convert
-    def fn(x, y, w):
-        k = tf.random.uniform([], 0, 4, tf.int32)
-        flip = tf.random.uniform([]) < 0.5
+    def fn(rng, x, y, w):
+        s = tf.random.experimental.stateless_split(rng, 2)
+        k = tf.random.stateless_uniform([], s[0], 0, 4, tf.int32)
+        flip = tf.random.stateless_uniform([], s[1]) < 0.5
 
         def t(a):
             a = tf.image.rot90(a, k)

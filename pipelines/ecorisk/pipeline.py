@@ -116,7 +116,6 @@ class EcoRiskPipeline(Pipeline):
         self._x = None
         self._stats = None
         self._raster = None
-        self._comparison = None
 
     # ------------------------------------------------------------------ data
     @property
@@ -169,12 +168,12 @@ class EcoRiskPipeline(Pipeline):
         shuffle = split == "train"
         if self.is_raster:
             return D.raster_dataset(self.raster(), split, self.config.data, bs, shuffle, self.config.seed,
-                                    input_context)
+                                    input_context, epoch=self.epoch)
         td, sp, x = self.table()
         m = sp == D.SPLIT_ID[split]
         if not m.any():
             raise ValueError(f"split '{split}' is empty for {td.source}")
-        return D.tabular_dataset(x[m], td.subset(m), bs, shuffle, self.config.seed, input_context)
+        return D.tabular_dataset(x[m], td.subset(m), bs, shuffle, self.config.seed, input_context, epoch=self.epoch)
 
     # ------------------------------------------------------------------ model and loss
     def model_kind(self) -> str:
@@ -277,22 +276,10 @@ class EcoRiskPipeline(Pipeline):
         x, _, _, _ = self.split_arrays(split)
         return clf.predict_proba(x)[:, 1]
 
-    def compare(self, model, split: str = "test"):
-        """The comparison step: ``model`` next to the configured baselines on ``split``
-        (:func:`pipelines.ecorisk.comparison.compare_models`; the BCE twin is trained here).
-        Computed once per model and split, then reused."""
-        from pipelines.ecorisk.comparison import compare_models
-
-        cached = self._comparison
-        if cached is None or cached[0] is not model or cached[1] != split:
-            self._comparison = cached = (model, split, compare_models(self, model, split))
-        return cached[2]
-
     def report(self, run, model, metrics):
-        """Run the comparison step (once), then write the report files, which only read its result."""
         from pipelines.ecorisk import report as R
 
-        return R.write_report(self, Path(run.dir), model, metrics, self.compare(model, "test"))
+        return R.write_report(self, Path(run.dir), model, metrics)
 
     def results_file(self) -> Path:
         return PROJECT_ROOT / "benchmarks" / "results" / "ecorisk.json"

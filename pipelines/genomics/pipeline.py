@@ -29,7 +29,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -89,32 +88,7 @@ class GenomicsDataConfig(Section):
             raise ValueError("data.context must be even in nucleotide mode")
         if self.mode == "window" and self.context > 402:
             raise ValueError("data.context (window width) must be <= 402 in window mode (longest window set)")
-        self._check_pieces()
         return self
-
-    def _check_pieces(self) -> None:
-        """Genome pieces named in the config must exist under ``root`` (checked before a run starts)."""
-        root = Path(self.root) if Path(self.root).is_absolute() else PROJECT_ROOT / self.root
-        if not root.is_dir():
-            raise ValueError(f"data.root: folder not found: {root}")
-        if self.pieces is None and not self.validation_pieces:
-            return
-        stems = {re.sub(r"\.fa(\.gz)?$", "", f.name) for f in D.find_pieces(root)}
-        uses_genome = "genome" in self.sources or self.mode == "nucleotide"
-        if self.pieces is not None:
-            missing = sorted(set(self.pieces) - stems) if uses_genome else sorted(self.pieces)
-            if missing:
-                have = ", ".join(sorted(stems)) or "none"
-                why = "" if uses_genome else " ('genome' is not in data.sources)"
-                raise ValueError(f"data.pieces: genome piece(s) not found under {root}{why}: "
-                                 f"{', '.join(missing)} (available: {have})")
-        loaded = (stems & set(self.pieces) if self.pieces is not None else stems) if uses_genome else set()
-        bad = sorted(set(self.validation_pieces) - loaded)
-        if bad:
-            raise ValueError(f"data.validation_pieces: unknown piece(s) {', '.join(bad)} "
-                             f"(pieces in use: {', '.join(sorted(loaded)) or 'none'})")
-
-
 
 
 class GenomicsModelConfig(Section):
@@ -298,6 +272,8 @@ class GenomicsPipeline(Pipeline):
     def build_inputs(self, split, input_context=None):
         import tensorflow as tf
 
+        from sciarch.epochs import map_with_seed, shuffle
+
         P = self.prepare()
         d = self.config.data
         bs = self.config.train.batch_size
@@ -318,22 +294,25 @@ class GenomicsPipeline(Pipeline):
         if input_context is not None and input_context.num_input_pipelines > 1:
             ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
         training = split == "train"
-        if training:
-            ds = ds.shuffle(min(len(x), 50_000), seed=self.config.seed, reshuffle_each_iteration=True)
+        if training:  # epoch e's order and flank masks depend on (seed, e) only (resumes repeat them)
+            ds = shuffle(ds, min(len(x), 50_000), self.config.seed, epoch=self.epoch)
         W = x.shape[1]
         h = W // 2
         m = d.flank_mask_width
         p = d.flank_mask_prob if (training and d.mode == "window") else 0.0
         central = tf.constant(((np.arange(W) >= h - m) & (np.arange(W) < h + m)).astype(np.float32))[:, None]
 
-        def to_float(*ex):
+        def to_float(rng, *ex):
             xf = tf.cast(ex[0], tf.float32)
             if p > 0:
-                mask = tf.random.uniform(()) < p
+                mask = tf.random.stateless_uniform((), rng) < p
                 xf = tf.where(mask, xf * central, xf)
             return (xf,) + tuple(ex[1:])
 
-        ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
+        if p > 0:
+            ds = map_with_seed(ds, to_float, self.config.seed, epoch=self.epoch)
+        else:
+            ds = ds.map(lambda *ex: to_float(None, *ex), num_parallel_calls=tf.data.AUTOTUNE)
         if training and self.config.train.steps_per_epoch:
             ds = ds.repeat()
         return ds.batch(bs).prefetch(tf.data.AUTOTUNE)
