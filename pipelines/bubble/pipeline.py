@@ -269,7 +269,7 @@ class BubblePipeline(Pipeline):
                                                   dpi=dpi))
         if REAL_SCAN.is_file():
             png, js = detect_files(model, [REAL_SCAN], run.dir / "real_scan", scale=self.config.data.real_scan_scale,
-                                   dpi=dpi)
+                                   dpi=dpi, tile_size=tuple(self.config.data.image_size))
             files.extend(png)
         return files
 
@@ -281,42 +281,53 @@ class BubblePipeline(Pipeline):
         return app
 
 
-def detect_files(model, paths, out_dir: Path, scale: float = 0.5, score_threshold: float = 0.3, dpi: int = 110):
-    """Run ``model`` on image files; write ``<stem>.boxes.json`` and ``<stem>.overlay.png``."""
-    from PIL import Image
+def detect_files(model, paths, out_dir: Path, scale: float = 0.5, score_threshold: float = 0.3, dpi: int = 110,
+                 tile_size: tuple[int, int] | None = None, progress: bool = False):
+    """Run ``model`` on image files; write ``<stem>.boxes.json`` and ``<stem>.overlay.png``.
 
+    Every file is opened and decoded first: the first unreadable one raises
+    :class:`~sciarch.config.ConfigError` naming it before any detection runs (nothing is
+    written). Images are resized by ``scale``; with ``tile_size`` (the training frame size)
+    an image larger than one frame is detected in overlapping tiles of that size, merged
+    across seams (:mod:`pipelines.bubble.inference`). 16-bit images are scaled by their bit
+    depth. Inputs sharing a file stem get ``<parent folder>_<stem>`` outputs (the JSON's
+    ``output`` field says which).
+    """
     from pipelines.bubble import plots
+    from pipelines.bubble.inference import check_images, check_scale, detect_image, load_grey, output_stems
     from pipelines.bubble.simulator import CLASS_NAMES
 
+    from PIL import Image
+
+    check_scale(scale, score_threshold)
+    paths = [Path(p) for p in paths]
+    check_images(paths)
+    stems = output_stems(paths)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pngs, jsons = [], []
-    for path in paths:
-        path = Path(path)
-        try:
-            img = Image.open(path).convert("L")
-        except Exception as exc:  # noqa: BLE001
-            raise ValueError(f"{path}: not a readable image ({exc})") from None
+    for path, stem in zip(paths, stems):
+        img, scaled = load_grey(path)
         w0, h0 = img.size
         w1, h1 = max(32, round(w0 * scale)), max(32, round(h0 * scale))
         arr = np.asarray(img.resize((w1, h1), Image.BILINEAR), dtype=np.float32)
-        # pad with the background grey to a multiple of 32 (the pyramid's coarsest stride)
-        ph, pw = -h1 % 32, -w1 % 32
-        bg = float(np.median(arr))
-        padded = np.pad(arr, ((0, ph), (0, pw)), constant_values=bg)
-        det = model.detect(padded[None, ..., None])
-        boxes = np.asarray(det["boxes"])[0]
-        scores = np.asarray(det["scores"])[0]
-        classes = np.asarray(det["classes"])[0]
-        keep = (classes >= 0) & (scores >= score_threshold)
-        yxyx = boxes[keep] / scale
+        det = detect_image(model, arr, tile_size=tile_size, score_threshold=score_threshold, progress=progress,
+                           label=path.name)
+        yxyx = det["boxes"] / scale
+        scores, classes = det["scores"], det["classes"]
         xyxy = np.stack([yxyx[:, 1], yxyx[:, 0], np.minimum(yxyx[:, 3], w0), np.minimum(yxyx[:, 2], h0)], -1)
         records = [{"box_xyxy": [round(float(v), 1) for v in b], "score": round(float(s), 4),
-                    "class": CLASS_NAMES[int(c)]} for b, s, c in zip(xyxy, scores[keep], classes[keep])]
-        js = out_dir / f"{path.stem}.boxes.json"
-        js.write_text(json.dumps({"image": str(path), "width": w0, "height": h0, "scale": scale,
-                                  "score_threshold": score_threshold, "detections": records}, indent=1))
-        png = plots.plot_overlay(np.asarray(img), xyxy, classes[keep], scores[keep], out_dir / f"{path.stem}.overlay.png",
+                    "class": CLASS_NAMES[int(c)]} for b, s, c in zip(xyxy, scores, classes)]
+        info = {"image": str(path), "width": w0, "height": h0, "scale": scale, "score_threshold": score_threshold,
+                "output": stem, "tiles": det["n_tiles"],
+                "tile_size": list(det["tile_size"]) if det["tile_size"] else None,
+                "max_detections": det["max_detections"]}
+        if stem != path.stem:
+            info["output_note"] = "another --image has the same file name: outputs are prefixed by the parent folder"
+        js = out_dir / f"{stem}.boxes.json"
+        js.write_text(json.dumps({**info, "detections": records}, indent=1))
+        shown = np.asarray(img) if scaled is None else np.clip(scaled, 0, 255).astype(np.uint8)
+        png = plots.plot_overlay(shown, xyxy, classes, scores, out_dir / f"{stem}.overlay.png",
                                  title=f"{path.name}: {len(records)} tracks (score >= {score_threshold})", dpi=dpi)
         pngs.append(png)
         jsons.append(js)

@@ -247,13 +247,17 @@ class DTAData:
         root: str | Path | None = None,
         pairs_file: str | Path | None = None,
         apply_mutations: bool = True,
+        target_column: str | None = None,
     ) -> "DTAData":
-        """Read, validate and featurise a data set folder (see the class docstring)."""
+        """Read, validate and featurise a data set folder (see the class docstring).
+
+        ``target_column``: the label column of ``affinities.csv`` (default: by the folder's
+        name, ``pKd`` for davis, ``kiba_score`` for kiba)."""
         folder = Path(dataset) if Path(dataset).is_dir() else Path(root or DATA_ROOT) / dataset
         if not folder.is_dir():
             raise DataError(f"{folder}: data set folder not found (expected davis or kiba under {DATA_ROOT})")
         name = folder.name
-        target = TARGET_COLUMNS.get(name)
+        target = target_column or TARGET_COLUMNS.get(name)
         problems: list[str] = []
 
         lig_path = find_file(folder, "ligands_isomeric.smi" if smiles == "isomeric" else "ligands.smi")

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from sciarch.config import PipelineConfig, Section
 from sciarch.io.sequences import DEFAULT_MAX_LENGTH
 from sciarch.pipeline import Pipeline, register_pipeline
 
-from pipelines.drugscreen.data import DTAData, Pairs, batch_order, make_dataset
+from pipelines.drugscreen.data import DATA_ROOT, TARGET_COLUMNS, DTAData, Pairs, batch_order, make_dataset
 from pipelines.drugscreen.metrics import regression_metrics
 from pipelines.drugscreen.model import DrugScreenModelConfig, build_affinity_model
 
@@ -47,6 +47,17 @@ class DrugScreenDataConfig(Section):
     max_train_pairs: int | None = Field(None, ge=1, description="seeded subsample of the training pairs")
     max_eval_pairs: int | None = Field(None, ge=1, description="seeded subsample of the validation pairs")
     eval_batch_size: int = Field(512, ge=1)
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset_exists(cls, v: str) -> str:
+        """The data set must exist before a run starts: a name under data/drugscreen or a folder."""
+        if Path(v).is_dir() or (Path(DATA_ROOT) / v).is_dir():
+            return v
+        known = sorted(p.name for p in Path(DATA_ROOT).iterdir() if p.is_dir()) if Path(DATA_ROOT).is_dir() else []
+        raise ValueError(f"no such data set under {DATA_ROOT} (known: {', '.join(known)}) "
+                         "and no such folder")
+
 
 
 class DrugScreenConfig(PipelineConfig):
@@ -124,9 +135,26 @@ class DrugScreenPipeline(Pipeline):
         return [keras.metrics.MeanSquaredError(name="mse")]
 
     # ------------------------------------------------------------------ evaluation
-    def predict_pairs(self, model, pairs: Pairs, index: np.ndarray) -> np.ndarray:
-        """Predictions for ``pairs[index]`` in that order (batches sorted by protein)."""
-        data = self.data
+    def load_folder(self, folder: str | Path) -> DTAData:
+        """A data set folder in the embedded layout (``affinities.csv[.gz]``, ``ligands*.smi``,
+        ``proteins.fasta``), read with this run's settings; the label column is the run's
+        (``pKd`` for Davis) unless the folder is named after a known data set."""
+        d = self.config.data
+        folder = Path(folder)
+        target = TARGET_COLUMNS.get(folder.name) or TARGET_COLUMNS.get(Path(d.dataset).name)
+        return DTAData.load(
+            str(folder),
+            smiles=d.smiles,
+            max_protein_length=d.max_protein_length,
+            on_bad_input=d.on_bad_input,
+            apply_mutations=d.apply_mutations,
+            target_column=target or self.data.target_column,
+        )
+
+    def predict_pairs(self, model, pairs: Pairs, index: np.ndarray, data: DTAData | None = None) -> np.ndarray:
+        """Predictions for ``pairs[index]`` in that order (batches sorted by protein); ``data``
+        holds the ligands and proteins the pairs index (default: the run's data set)."""
+        data = self.data if data is None else data
         ds = make_dataset(data, pairs, index, self.config.data.eval_batch_size, shuffle=False)
         preds = [np.asarray(model(x, training=False)).reshape(-1) for x, _ in ds]
         order = np.concatenate(
@@ -138,19 +166,21 @@ class DrugScreenPipeline(Pipeline):
         return out
 
     def evaluate(self, model, split: str = "validation", data_path: str | None = None) -> dict:
+        data = self.data if data_path is None or not Path(data_path).is_dir() else self.load_folder(data_path)
         if data_path is not None:
-            pairs = self.data.load_pairs_file(data_path)
+            # a folder in the embedded layout brings its own ligands and proteins; a CSV uses the run's
+            pairs = data.pairs if Path(data_path).is_dir() else data.load_pairs_file(data_path)
             index = np.arange(len(pairs))
-            split = Path(data_path).name
+            split = str(data_path)
         else:
             if split not in self.splits:
                 raise ValueError(f"unknown split '{split}' (drugscreen knows {', '.join(self.splits)})")
-            pairs = self.data.pairs
+            pairs = data.pairs
             index = self.split_index(split)
         if len(index) == 0:
             raise ValueError(f"{split}: no pairs to evaluate")
         y = pairs.y[index]
-        p = self.predict_pairs(model, pairs, index)
+        p = self.predict_pairs(model, pairs, index, data=data)
         metrics = regression_metrics(y, p)
         # per-target CI (targets with at least 2 distinct labels) -- how well drugs are ranked per kinase
         per_target = []
@@ -160,10 +190,13 @@ class DrugScreenPipeline(Pipeline):
             if m.sum() >= 5 and np.unique(y[m]).size > 1:
                 per_target.append(regression_metrics(y[m], p[m])["ci"])
         metrics["per_target_ci_median"] = float(np.median(per_target)) if per_target else float("nan")
-        metrics["dataset"] = self.data.name
-        metrics["split_scheme"] = self.config.data.split
-        metrics["fold"] = self.config.data.fold
-        metrics["skipped_problems"] = len(self.data.problems)
+        metrics["dataset"] = data.name
+        if data_path is not None:
+            metrics["data"] = str(data_path)
+        else:
+            metrics["split_scheme"] = self.config.data.split
+            metrics["fold"] = self.config.data.fold
+        metrics["skipped_problems"] = len(data.problems)
         self._last_eval = {"y": y, "p": p, "protein": prot, "split": split}
         return metrics
 

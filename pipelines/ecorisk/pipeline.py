@@ -116,6 +116,7 @@ class EcoRiskPipeline(Pipeline):
         self._x = None
         self._stats = None
         self._raster = None
+        self._comparison = None
 
     # ------------------------------------------------------------------ data
     @property
@@ -276,10 +277,22 @@ class EcoRiskPipeline(Pipeline):
         x, _, _, _ = self.split_arrays(split)
         return clf.predict_proba(x)[:, 1]
 
+    def compare(self, model, split: str = "test"):
+        """The comparison step: ``model`` next to the configured baselines on ``split``
+        (:func:`pipelines.ecorisk.comparison.compare_models`; the BCE twin is trained here).
+        Computed once per model and split, then reused."""
+        from pipelines.ecorisk.comparison import compare_models
+
+        cached = self._comparison
+        if cached is None or cached[0] is not model or cached[1] != split:
+            self._comparison = cached = (model, split, compare_models(self, model, split))
+        return cached[2]
+
     def report(self, run, model, metrics):
+        """Run the comparison step (once), then write the report files, which only read its result."""
         from pipelines.ecorisk import report as R
 
-        return R.write_report(self, Path(run.dir), model, metrics)
+        return R.write_report(self, Path(run.dir), model, metrics, self.compare(model, "test"))
 
     def results_file(self) -> Path:
         return PROJECT_ROOT / "benchmarks" / "results" / "ecorisk.json"

@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -88,7 +89,32 @@ class GenomicsDataConfig(Section):
             raise ValueError("data.context must be even in nucleotide mode")
         if self.mode == "window" and self.context > 402:
             raise ValueError("data.context (window width) must be <= 402 in window mode (longest window set)")
+        self._check_pieces()
         return self
+
+    def _check_pieces(self) -> None:
+        """Genome pieces named in the config must exist under ``root`` (checked before a run starts)."""
+        root = Path(self.root) if Path(self.root).is_absolute() else PROJECT_ROOT / self.root
+        if not root.is_dir():
+            raise ValueError(f"data.root: folder not found: {root}")
+        if self.pieces is None and not self.validation_pieces:
+            return
+        stems = {re.sub(r"\.fa(\.gz)?$", "", f.name) for f in D.find_pieces(root)}
+        uses_genome = "genome" in self.sources or self.mode == "nucleotide"
+        if self.pieces is not None:
+            missing = sorted(set(self.pieces) - stems) if uses_genome else sorted(self.pieces)
+            if missing:
+                have = ", ".join(sorted(stems)) or "none"
+                why = "" if uses_genome else " ('genome' is not in data.sources)"
+                raise ValueError(f"data.pieces: genome piece(s) not found under {root}{why}: "
+                                 f"{', '.join(missing)} (available: {have})")
+        loaded = (stems & set(self.pieces) if self.pieces is not None else stems) if uses_genome else set()
+        bad = sorted(set(self.validation_pieces) - loaded)
+        if bad:
+            raise ValueError(f"data.validation_pieces: unknown piece(s) {', '.join(bad)} "
+                             f"(pieces in use: {', '.join(sorted(loaded)) or 'none'})")
+
+
 
 
 class GenomicsModelConfig(Section):
