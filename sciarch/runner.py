@@ -87,7 +87,8 @@ class ResumableCSVLogger(keras.callbacks.CSVLogger):
 def _drop_history_from(path: Path, epoch: int) -> None:
     if not path.is_file():
         return
-    lines = path.read_text().splitlines()
+    with open(path, newline="") as fh:  # keep CSVLogger's line endings
+        lines = fh.read().splitlines(keepends=True)
     if not lines:
         return
     kept = [lines[0]]
@@ -96,8 +97,10 @@ def _drop_history_from(path: Path, epoch: int) -> None:
         if head.isdigit() and int(head) < epoch:
             kept.append(line)
     if len(kept) != len(lines):
+        kept = [ln if ln.endswith(("\n", "\r")) else ln + "\n" for ln in kept]
         tmp = path.with_suffix(".csv.tmp")
-        tmp.write_text("\n".join(kept) + "\n")
+        with open(tmp, "w", newline="") as fh:
+            fh.write("".join(kept))
         tmp.replace(path)
 
 

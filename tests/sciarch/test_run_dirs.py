@@ -221,3 +221,10 @@ def test_demo_reports_finished_runs_as_done(tmp_path, monkeypatch):
     assert second.exit_code == 0, second.output
     assert f"[blobs] already done: {report}" in second.output
     assert report.stat().st_mtime_ns == mtime
+
+
+def test_history_pruning_keeps_csvlogger_line_endings(tmp_path):
+    history = tmp_path / "history.csv"
+    history.write_bytes(b"epoch,loss\r\n0,0.9\r\n1,0.7\r\n2,0.6\r\n")
+    R._drop_history_from(history, 2)
+    assert history.read_bytes() == b"epoch,loss\r\n0,0.9\r\n1,0.7\r\n"
