@@ -236,8 +236,11 @@ def _mount_screen() -> None:
     if "screen" in _MOUNTED:
         return
     _MOUNTED.add("screen")
-    from sciarch.screening.cli import screen
-
+    try:
+        from sciarch.screening.cli import screen
+    except ImportError as exc:  # a broken screening install must not take the other verbs down
+        typer.echo(f"warning: the 'screen' verb is unavailable ({exc})", err=True)
+        return
     app.command("screen")(screen)
 
 
