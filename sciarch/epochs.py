@@ -84,11 +84,16 @@ def shuffle(ds: tf.data.Dataset, buffer_size: int, seed: int, epoch: tf.Variable
     if epoch is None:
         return ds.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
     card = int(ds.cardinality())
-    return per_epoch(
-        lambda e: ds.shuffle(buffer_size, seed=epoch_seed(seed, e), reshuffle_each_iteration=False),
-        epoch,
-        card if card >= 0 else None,
-    )
+
+    def make(e):
+        # TensorFlow pairs an op seed with the global seed and then compares the pair with (0, 0)
+        # in Python; with a tensor op seed and global seed 0 (``seed: 0`` in a config) that
+        # comparison needs a tensor's truth value and fails. The op seed below already depends on
+        # the run's seed, so the global seed is cleared for this one function graph only.
+        tf.compat.v1.get_default_graph().seed = None
+        return ds.shuffle(buffer_size, seed=epoch_seed(seed, e), reshuffle_each_iteration=False)
+
+    return per_epoch(make, epoch, card if card >= 0 else None)
 
 
 def map_with_seed(ds: tf.data.Dataset, fn, seed: int, epoch: tf.Variable | None = None,
