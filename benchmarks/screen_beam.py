@@ -7,7 +7,7 @@ the same model run directory and target:
 1. the local screen, end to end in a fresh process (``python -m sciarch.screening.cli screen``,
    all cores);
 2. the Beam screen on the DirectRunner, default (in-memory) mode, end to end in a fresh process
-   (``python -m sciarch.screening.beam``);
+   (``python -m sciarch.screening.cli screen --runner beam``);
 3. the Beam screen on the DirectRunner in multi-processing mode with one worker per core
    (``--direct_running_mode=multi_processing --direct_num_workers=N``);
 4. the local screen again (the machine is shared; both local numbers are reported).
@@ -101,7 +101,8 @@ def main() -> None:
 
         def beam(tag, extra):
             out = tmp / f"beam_{tag}"
-            return _run([py, "-m", "sciarch.screening.beam", *common, "--out", str(out), *extra], out)
+            return _run([py, "-m", "sciarch.screening.cli", "screen", *common, "--out", str(out), "--runner", "beam", *extra],
+                        out)
 
         runs = {
             "local_1": local("1"),

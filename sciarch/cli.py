@@ -112,7 +112,8 @@ def evaluate_cmd(
     * `sciarch evaluate runs/genomics/20261121-120000`
     * `sciarch evaluate runs/genomics/20261121-120000 --data my_windows.fa.gz`
     """
-    from sciarch.config import pipeline_class, read_yaml, validate
+    from sciarch.config import read_yaml, validate
+    from sciarch.registry import load_pipeline_class
 
     if not (run_dir / "config.yaml").is_file():
         _fail(f"{run_dir}: not a run directory (no config.yaml)")
@@ -121,7 +122,7 @@ def evaluate_cmd(
         name = raw.get("pipeline", "")
         if not isinstance(name, str):
             raise ConfigError(f"{run_dir / 'config.yaml'}: key 'pipeline': expected a pipeline name")
-        cls = pipeline_class(name)
+        cls = load_pipeline_class(name)
         cfg = validate(raw, cls.config_cls, str(run_dir / "config.yaml"))
     except ConfigError as exc:
         _fail(str(exc))

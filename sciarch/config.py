@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import importlib
-import importlib.util
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -27,9 +25,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-
-class ConfigError(ValueError):
-    """A configuration problem; the message is one line meant for the user."""
+from sciarch.errors import ConfigError  # noqa: F401  (re-exported: the config's error type)
 
 
 def _admits_tuple(annotation: Any) -> bool:
@@ -273,35 +269,12 @@ def load_config(path: str | Path, overrides: list[str] | None = None, pipeline: 
     if not isinstance(name, str):
         raise ConfigError(_one_line(f"{path}: key 'pipeline': expected a pipeline name, got {name!r:.60}"))
     raw["pipeline"] = name
-    cls = pipeline_class(name)
+    from sciarch.registry import load_pipeline_class
+
+    cls = load_pipeline_class(name)
     merged = deep_merge(raw, parse_overrides(overrides))
     source = str(path) if not overrides else f"{path} (with --set)"
     return validate(merged, cls.config_cls, source)
-
-
-def pipeline_class(name: str):
-    """The registered pipeline class ``name``, importing as little as possible.
-
-    A pipeline of this repository (``pipelines/<name>/``) is imported alone, so loading a
-    config does not import every pipeline (and TensorFlow with some of them); other names
-    go through full discovery (:func:`sciarch.pipeline.get_pipeline_class`).
-    """
-    from sciarch import pipeline as registry  # late import: the registry imports this module
-
-    found = registry._REGISTRY.get(name)
-    if found is not None:
-        return found
-    if name.isidentifier() and not name.startswith("_"):
-        try:
-            spec = importlib.util.find_spec(f"pipelines.{name}")
-        except (ImportError, ValueError):
-            spec = None
-        if spec is not None:
-            importlib.import_module(f"pipelines.{name}")
-            found = registry._REGISTRY.get(name)
-            if found is not None:
-                return found
-    return registry.get_pipeline_class(name)
 
 
 def dump_config(cfg: PipelineConfig) -> str:

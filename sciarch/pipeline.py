@@ -27,19 +27,25 @@ from __future__ import annotations
 
 import importlib
 import os
-import pkgutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
-from sciarch.config import ConfigError, PipelineConfig
+from sciarch.config import PipelineConfig
+from sciarch.errors import ConfigError
+from sciarch.registry import (  # noqa: F401  (the registry's public names, re-exported)
+    available_pipelines,
+    discover,
+    get_pipeline_class,
+    load_pipeline_class,
+    register_pipeline,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
     import tensorflow as tf
 
     from sciarch.runs import Run
-
-_REGISTRY: dict[str, type["Pipeline"]] = {}
+    from sciarch.screening.scoring import Scorer
 
 #: root of the repository checkout / installed project (holds configs/ and data/)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -129,55 +135,31 @@ class Pipeline:
                 return f
         return next((f for f in files if "quick" in f.stem), None)
 
+    #: module holding the pipeline's extra verbs as a ``typer.Typer`` named ``app``, e.g.
+    #: ``"pipelines.genomics.cli"`` (imported by name, so the verbs may import the pipeline)
+    cli_module: ClassVar[str | None] = None
+
     @classmethod
     def cli(cls) -> Any:
         """Optional ``typer.Typer`` with extra verbs, mounted as ``sciarch <name> ...``."""
-        return None
+        if not cls.cli_module:
+            return None
+        return importlib.import_module(cls.cli_module).app
 
+    @classmethod
+    def screen_scorer(cls, run_dir: Path, targets: "Sequence[str | os.PathLike]", **opts: Any) -> "Scorer":
+        """The scorer ``sciarch screen --model RUN`` ranks a molecule library with.
 
-def register_pipeline(cls: type[Pipeline]) -> type[Pipeline]:
-    """Class decorator: add a pipeline to the registry under ``cls.name``."""
-    if not cls.name:
-        raise ValueError(f"{cls.__qualname__} has no 'name'")
-    other = _REGISTRY.get(cls.name)
-    if other is not None and other is not cls and other.__qualname__ != cls.__qualname__:
-        raise ValueError(f"pipeline name '{cls.name}' is taken by {other.__module__}.{other.__qualname__}")
-    _REGISTRY[cls.name] = cls
-    return cls
+        Args:
+            run_dir: a run directory of this pipeline (``model.keras`` + ``config.yaml``).
+            targets: the ``--target`` FASTA files.
+            opts: reserved for screening settings a pipeline may take.
 
+        Returns:
+            an object with ``target_names``, ``fingerprint`` and ``score(batch) -> [B, T]``
+            (:class:`sciarch.screening.scoring.Scorer`).
 
-_discovered = False
-
-
-def discover() -> None:
-    """Import every sub-package of ``pipelines`` so that their classes register."""
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True
-    try:
-        import pipelines
-    except ImportError:  # pragma: no cover - installed without the pipelines package
-        pipelines = None
-    for mod in pkgutil.iter_modules(pipelines.__path__ if pipelines else []):
-        if mod.ispkg and not mod.name.startswith("_"):
-            importlib.import_module(f"pipelines.{mod.name}")
-    # pipelines that live outside this repository: SCIARCH_PIPELINES=pkg.module,other.module
-    for name in filter(None, (s.strip() for s in os.environ.get("SCIARCH_PIPELINES", "").split(","))):
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            raise ConfigError(f"SCIARCH_PIPELINES: cannot import '{name}' ({exc})") from None
-
-
-def available_pipelines() -> dict[str, type[Pipeline]]:
-    discover()
-    return dict(sorted(_REGISTRY.items()))
-
-
-def get_pipeline_class(name: str) -> type[Pipeline]:
-    registry = available_pipelines()
-    if name not in registry:
-        known = ", ".join(registry) or "none"
-        raise ConfigError(f"unknown pipeline '{name}' (registered: {known})")
-    return registry[name]
+        Raises:
+            ConfigError: this pipeline's models do not screen molecules (the default).
+        """
+        raise ConfigError(f"{run_dir}: pipeline '{cls.name}' cannot screen molecule libraries (it has no screen_scorer)")

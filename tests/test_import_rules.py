@@ -8,15 +8,12 @@ tests/test_import_graph_checker.py):
 Every ``import`` counts, at module level and inside functions, except under ``if TYPE_CHECKING:``.
 """
 
-import os
 from pathlib import Path
 
 import pytest
 
 from tests.import_graph import ImportGraph, cycle_violations, framework_violations, private_violations
 
-pytestmark = pytest.mark.skipif(os.environ.get("SCIARCH_IMPORT_RULES") != "1",
-                                reason="enabled once the redesign lands")
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,7 @@ from keras_hub.src.models.retinanet.prediction_head import PredictionHead
 
 from pipelines.bubble import box_ops
 from pipelines.bubble.backbone import TrackBackbone
-from pipelines.bubble.two_stage import DetectorMixin, _huber
+from pipelines.bubble.two_stage import DetectorMixin, huber
 
 
 @keras.saving.register_keras_serializable(package="sciarch")
@@ -154,7 +154,7 @@ class OneStageDetector(DetectorMixin, keras.Model):
         class_loss = ops.sum(ops.sum(focal, axis=-1) * not_ignored) / n_pos
         matched_boxes = box_ops.gather_rows(gt_boxes, matched)
         targets = box_ops.encode(anchors, matched_boxes, box_ops.RPN_VARIANCE)
-        box_loss = ops.sum(_huber(y_pred["bbox_regression"] - targets, 1.0 / 9.0) * positive) / n_pos
+        box_loss = ops.sum(huber(y_pred["bbox_regression"] - targets, 1.0 / 9.0) * positive) / n_pos
         self._track("class_loss", class_loss)
         self._track("box_loss", box_loss)
         total = self.class_weight * class_loss + self.box_weight * box_loss

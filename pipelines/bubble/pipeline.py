@@ -274,11 +274,7 @@ class BubblePipeline(Pipeline):
         return files
 
     # ------------------------------------------------------------------ CLI
-    @classmethod
-    def cli(cls):
-        from pipelines.bubble.cli import app
-
-        return app
+    cli_module = "pipelines.bubble.cli"
 
 
 def detect_files(model, paths, out_dir: Path, scale: float = 0.5, score_threshold: float = 0.3, dpi: int = 110,

@@ -302,7 +302,7 @@ class TwoStageDetector(DetectorMixin, keras.Model):
         sel_anchors = ops.take(anchors, idx, axis=0)
         rpn_targets = box_ops.encode(sel_anchors, matched_boxes, box_ops.RPN_VARIANCE)
         rpn_pred = box_ops.gather_rows(y_pred["rpn_deltas"], idx)
-        rpn_box = ops.sum(_huber(rpn_pred - rpn_targets, 1.0 / 9.0) * pos_w) / ops.maximum(ops.sum(weight), 1.0)
+        rpn_box = ops.sum(huber(rpn_pred - rpn_targets, 1.0 / 9.0) * pos_w) / ops.maximum(ops.sum(weight), 1.0)
 
         # ---- head: proposals + ground truth as RoIs, match at 0.5, sample, CE + Huber on foreground
         rois = ops.concatenate([y_pred["proposals"], ops.where(ops.expand_dims(gt_valid, -1), gt_boxes, 0.0)], axis=1)
@@ -323,7 +323,7 @@ class TwoStageDetector(DetectorMixin, keras.Model):
         head_cls = ops.sum(ce * r_weight) / ops.maximum(ops.sum(r_weight), 1.0)
         fg_w = r_weight * ops.cast(r_pos, "float32")
         head_targets = box_ops.encode(s_rois, s_gt_boxes, box_ops.HEAD_VARIANCE)
-        head_box = ops.sum(_huber(box_deltas - head_targets, 1.0) * fg_w) / ops.maximum(ops.sum(r_weight), 1.0)
+        head_box = ops.sum(huber(box_deltas - head_targets, 1.0) * fg_w) / ops.maximum(ops.sum(r_weight), 1.0)
 
         self._track("rpn_objectness_loss", rpn_obj)
         self._track("rpn_box_loss", rpn_box)
@@ -353,7 +353,7 @@ def _as_images(images):
     return ops.expand_dims(images, -1) if len(images.shape) == 3 else images
 
 
-def _huber(diff, beta):
+def huber(diff, beta):
     """Smooth-L1 summed over the 4 box coordinates."""
     a = ops.abs(diff)
     return ops.sum(ops.where(a < beta, 0.5 * a * a / beta, a - 0.5 * beta), axis=-1)

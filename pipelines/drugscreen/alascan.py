@@ -73,9 +73,11 @@ def alanine_scan(
 ) -> ScanResult:
     """Scan ``sequence`` against ``smiles`` with a model built by
     :func:`pipelines.drugscreen.model.build_affinity_model` (or loaded from a run)."""
-    lig_enc = model.get_layer("ligand_encoder")
-    prot_enc = model.get_layer("protein_encoder")
-    head = model.get_layer("affinity_head")
+    from pipelines.drugscreen.model import AFFINITY_HEAD, LIGAND_ENCODER, PROTEIN_ENCODER  # imports Keras
+
+    lig_enc = model.get_layer(LIGAND_ENCODER)
+    prot_enc = model.get_layer(PROTEIN_ENCODER)
+    head = model.get_layer(AFFINITY_HEAD)
     graph = collate_graphs([featurize_smiles(smiles)])
     lig = np.asarray(lig_enc(graph, training=False))
     wt = tokenize_protein(sequence, max_length, name="target")

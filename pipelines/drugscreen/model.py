@@ -9,13 +9,13 @@ The absolute-affinity model is a functional ``keras.Model`` with inputs
 composed of three named nested functional sub-models, so that a screen can encode the
 target once and run only the ligand side per batch:
 
-* ``model.get_layer("ligand_encoder")``: graph dict -> ligand embedding ``[B, D_l]``
+* ``model.get_layer(LIGAND_ENCODER)`` (``"ligand_encoder"``): graph dict -> ligand embedding ``[B, D_l]``
   (atom embedding -> ``depth`` x GINConv / EdgeConditionedConv with residual sums ->
   concatenated :class:`~sciarch.layers.GraphReadout` s -> Dense);
-* ``model.get_layer("protein_encoder")``: ``protein_tokens`` -> ``[B, D_p]``
+* ``model.get_layer(PROTEIN_ENCODER)`` (``"protein_encoder"``): ``protein_tokens`` -> ``[B, D_p]``
   (token embedding -> Conv1D stem -> 1D CNN motif detectors (plain convolutions as in
   DeepDTA, or a :class:`~sciarch.layers.DilatedResidualStack`) -> global max pool -> Dense);
-* ``model.get_layer("affinity_head")``: ``[ligand_emb, protein_emb]`` -> ``[B, 1]``.
+* ``model.get_layer(AFFINITY_HEAD)`` (``"affinity_head"``): ``[ligand_emb, protein_emb]`` -> ``[B, 1]``.
 
 Between each input and its encoder sits :class:`UniqueRows`: the encoder runs once per
 *distinct* protein / ligand of the batch and the embeddings are gathered back, so batches
@@ -30,10 +30,10 @@ predicts ``ΔpKd = pKd(mutant) - pKd(wild type)`` with an antisymmetric head
 (``g(l, s, d) - g(l, s, -d)``), so swapping the two sequences flips the sign exactly.
 
 Example:
-    >>> from pipelines.drugscreen.model import DrugScreenModelConfig, build_affinity_model
+    >>> from pipelines.drugscreen.model import SUB_MODELS, DrugScreenModelConfig, build_affinity_model
     >>> cfg = DrugScreenModelConfig(gnn_units=16, gnn_depth=1, protein_filters=[8], head_units=[8])
     >>> model = build_affinity_model(cfg)
-    >>> [model.get_layer(n).name for n in ("ligand_encoder", "protein_encoder", "affinity_head")]
+    >>> [model.get_layer(n).name for n in SUB_MODELS]
     ['ligand_encoder', 'protein_encoder', 'affinity_head']
 """
 
@@ -55,6 +55,13 @@ from sciarch.layers import (
     GraphReadout,
     SiameseEncoder,
 )
+
+#: names of the affinity model's three sub-models (``model.get_layer(NAME)``); a screen
+#: (:mod:`pipelines.drugscreen.screening`), the alanine scan and the Siamese model use them
+LIGAND_ENCODER = "ligand_encoder"
+PROTEIN_ENCODER = "protein_encoder"
+AFFINITY_HEAD = "affinity_head"
+SUB_MODELS = (LIGAND_ENCODER, PROTEIN_ENCODER, AFFINITY_HEAD)
 
 
 class DrugScreenModelConfig(Section):
@@ -152,7 +159,7 @@ def graph_inputs() -> dict:
 
 
 # ----------------------------------------------------------------------------- encoders
-def build_ligand_encoder(cfg: DrugScreenModelConfig, name: str = "ligand_encoder") -> keras.Model:
+def build_ligand_encoder(cfg: DrugScreenModelConfig, name: str = LIGAND_ENCODER) -> keras.Model:
     """Graph dict -> ``[B, ligand_embedding]``; invariant to atom order."""
     g = graph_inputs()
     h = keras.layers.Dense(cfg.gnn_units, name="atom_embedding")(g["atom_features"])
@@ -180,7 +187,7 @@ def build_ligand_encoder(cfg: DrugScreenModelConfig, name: str = "ligand_encoder
     return keras.Model(g, z, name=name)
 
 
-def build_protein_encoder(cfg: DrugScreenModelConfig, name: str = "protein_encoder") -> keras.Model:
+def build_protein_encoder(cfg: DrugScreenModelConfig, name: str = PROTEIN_ENCODER) -> keras.Model:
     """``protein_tokens [B, L]`` -> ``[B, protein_embedding]`` (any L)."""
     tokens = keras.Input((None,), dtype="int32", name="protein_tokens")
     x = keras.layers.Embedding(VOCAB_SIZE, cfg.protein_embedding_dim, name="token_embedding")(tokens)
@@ -205,7 +212,7 @@ def build_protein_encoder(cfg: DrugScreenModelConfig, name: str = "protein_encod
     return keras.Model(tokens, x, name=name)
 
 
-def build_affinity_head(cfg: DrugScreenModelConfig, output_bias: float = 0.0, name: str = "affinity_head") -> keras.Model:
+def build_affinity_head(cfg: DrugScreenModelConfig, output_bias: float = 0.0, name: str = AFFINITY_HEAD) -> keras.Model:
     """``[ligand_emb, protein_emb]`` -> affinity ``[B, 1]`` (late fusion + MLP)."""
     lig = keras.Input((cfg.ligand_embedding,), name="ligand_embedding")
     prot = keras.Input((cfg.protein_embedding,), name="protein_embedding")

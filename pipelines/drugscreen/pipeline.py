@@ -59,7 +59,6 @@ class DrugScreenDataConfig(Section):
                          "and no such folder")
 
 
-
 class DrugScreenConfig(PipelineConfig):
     data: DrugScreenDataConfig = Field(default_factory=DrugScreenDataConfig)
     model: DrugScreenModelConfig = Field(default_factory=DrugScreenModelConfig)
@@ -248,9 +247,14 @@ class DrugScreenPipeline(Pipeline):
         return files
 
     # ------------------------------------------------------------------ extra verbs
-    @classmethod
-    def cli(cls):
-        from pipelines.drugscreen.cli import app
+    cli_module = "pipelines.drugscreen.cli"
 
-        return app
+    # ------------------------------------------------------------------ screening
+    @classmethod
+    def screen_scorer(cls, run_dir, targets, **opts):
+        """``sciarch screen --model RUN``: the affinity model of ``RUN`` scoring ligands against
+        ``targets`` (:class:`~pipelines.drugscreen.screening.AffinityModelScorer`)."""
+        from pipelines.drugscreen.screening import AffinityModelScorer
+
+        return AffinityModelScorer.from_run_dir(run_dir, targets, **opts)
 

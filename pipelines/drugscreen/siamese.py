@@ -28,7 +28,7 @@ import numpy as np
 
 from pipelines.drugscreen.data import DTAData, graph_gatherer
 from pipelines.drugscreen.metrics import concordance_index, pearson_r
-from pipelines.drugscreen.model import DrugScreenModelConfig, build_siamese_model
+from pipelines.drugscreen.model import LIGAND_ENCODER, PROTEIN_ENCODER, DrugScreenModelConfig, build_siamese_model
 
 
 @dataclass
@@ -138,10 +138,10 @@ def run_ddg_experiment(
         raise ValueError(f"ΔΔG needs mutant/wild-type pairs in both splits (train {len(tr)}, validation {len(va)})")
 
     # copies of the trained encoders (the absolute model keeps its weights)
-    lig = keras.models.clone_model(absolute_model.get_layer("ligand_encoder"))
-    lig.set_weights(absolute_model.get_layer("ligand_encoder").get_weights())
-    prot = keras.models.clone_model(absolute_model.get_layer("protein_encoder"))
-    prot.set_weights(absolute_model.get_layer("protein_encoder").get_weights())
+    lig = keras.models.clone_model(absolute_model.get_layer(LIGAND_ENCODER))
+    lig.set_weights(absolute_model.get_layer(LIGAND_ENCODER).get_weights())
+    prot = keras.models.clone_model(absolute_model.get_layer(PROTEIN_ENCODER))
+    prot.set_weights(absolute_model.get_layer(PROTEIN_ENCODER).get_weights())
     siamese = build_siamese_model(model_cfg, lig, prot)
     siamese.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
     t0 = time.perf_counter()

@@ -115,8 +115,6 @@ class GenomicsDataConfig(Section):
                              f"(pieces in use: {', '.join(sorted(loaded)) or 'none'})")
 
 
-
-
 class GenomicsModelConfig(Section):
     """Model section: CNN trunk, recurrent layer, attention, head."""
 
@@ -578,8 +576,4 @@ class GenomicsPipeline(Pipeline):
         (out_dir / "data_summary.json").write_text(json.dumps(self.prepare().summary, indent=1) + "\n")
         return write_report_figures(self, model, out_dir, dpi=self.config.report.dpi)
 
-    @classmethod
-    def cli(cls):
-        from pipelines.genomics.cli import app
-
-        return app
+    cli_module = "pipelines.genomics.cli"

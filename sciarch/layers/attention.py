@@ -12,7 +12,7 @@ from keras import ops
 from sciarch.layers._utils import bool_mask, check_positive_int
 
 
-def _large_negative(dtype):
+def large_negative(dtype):
     """A finite, very negative logit for masked positions that does not overflow ``dtype``."""
     return float(-0.7 * np.finfo(keras.backend.standardize_dtype(dtype)).max)
 
@@ -32,7 +32,7 @@ def masked_softmax(logits, mask):
     if mask is None:
         return ops.softmax(logits, axis=-1)
     mask = ops.broadcast_to(mask, ops.shape(logits))
-    logits = ops.where(mask, logits, _large_negative(logits.dtype))
+    logits = ops.where(mask, logits, large_negative(logits.dtype))
     weights = ops.softmax(logits, axis=-1)
     return weights * ops.cast(mask, weights.dtype)
 

@@ -26,7 +26,7 @@ import keras
 from keras import ops
 
 from sciarch.layers._utils import check_choice, check_positive_int, float_mask
-from sciarch.layers.attention import _large_negative
+from sciarch.layers.attention import large_negative
 
 
 def _check_edge_index(layer_name, edge_index, num_nodes):
@@ -380,7 +380,7 @@ class GraphReadout(keras.layers.Layer):
             pooled = ops.sum(nodes * ops.expand_dims(weights, -1), axis=1)
         else:
             valid = ops.expand_dims(ops.not_equal(m, 0), -1)
-            neg = ops.cast(_large_negative(nodes.dtype), nodes.dtype)
+            neg = ops.cast(large_negative(nodes.dtype), nodes.dtype)
             pooled = ops.max(ops.where(valid, nodes, neg), axis=1)
             any_valid = ops.any(valid, axis=1)
             pooled = ops.where(any_valid, pooled, ops.zeros_like(pooled))

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import keras
 import tensorflow as tf
 
-from sciarch.config import ConfigError
+from sciarch.errors import ConfigError
 from sciarch.losses.replica import global_mean_share
 
 _LOSSES: dict[str, Callable[..., Any]] = {}
@@ -227,8 +227,6 @@ def _as_replica_aware(obj, name: str) -> ReplicaAwareLoss:
 
 def get_loss(spec: str | Callable, **params) -> ReplicaAwareLoss:
     """Resolve a loss by registry name, Keras name, ``module:attr`` path, or callable."""
-    from sciarch.losses import builtin  # noqa: F401  (registers the built-ins)
-
     if callable(spec) and not isinstance(spec, str):
         return _as_replica_aware(_instantiate(spec, params, getattr(spec, "__name__", "loss")), "custom")
     if not isinstance(spec, str) or not spec:

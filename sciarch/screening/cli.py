@@ -2,7 +2,10 @@
 
 Mounted by :mod:`sciarch.cli` as ``app.command("screen")(screen)``. Importing this module
 is cheap (TensorFlow is imported only when the model is loaded, after the featurisation
-workers have started).
+workers have started). The flags become one :class:`~sciarch.screening.options.ScreenOptions`,
+which the local engine and, with ``--runner beam``, the Beam screen
+(:mod:`sciarch.screening.beam`) both take. ``--model RUN`` imports only the pipeline named in
+``RUN/config.yaml`` and scores with its ``screen_scorer`` hook.
 
 Exit status: 0 done; 1 the library could not be read to the end (a truncated or corrupt
 gzip stream: every line that decoded is scored or rejected and all outputs are written,
@@ -37,11 +40,11 @@ def _fail(msg: str, code: int = 2):
 
 
 def screen(
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="run directory of a trained affinity model (model.keras + config.yaml)"),
-    library: Path = typer.Option(..., "--library", "-l", help="molecule library: .smi, .csv, .tsv or .sdf, optionally .gz"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", metavar="<path>", help="run directory of a trained affinity model (model.keras + config.yaml)"),
+    library: str = typer.Option(..., "--library", "-l", metavar="<path>", help="molecule library: .smi, .csv, .tsv or .sdf, optionally .gz"),
     target: list[Path] = typer.Option(..., "--target", "-t", help="protein FASTA file (repeatable; every record is a target)"),
     top: int = typer.Option(100, "--top", "-n", min=1, help="number of hits in hits.csv"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="output directory (default screen_LIBRARY, after the library file name)"),
+    out: Optional[str] = typer.Option(None, "--out", "-o", metavar="<path>", help="output directory (default screen_LIBRARY, after the library file name)"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted screen in --out"),
     overwrite: bool = typer.Option(False, "--overwrite", help="discard an earlier screen in --out"),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", min=0, help="featurisation processes (default: all cores; 0 = in-process)"),
@@ -73,6 +76,9 @@ def screen(
     beam_option: Optional[list[str]] = typer.Option(
         None, "--beam-option", help="Beam pipeline option with --runner beam, e.g. --beam-option=--runner=DataflowRunner (repeatable)"
     ),
+    output_shards: int = typer.Option(
+        0, "--output-shards", min=0, help="with --runner beam: number of scores/rejected files (0: the runner decides)"
+    ),
 ) -> None:
     """Screen a molecule library against protein targets; write hits.csv, scores.parquet, rejected.tsv, summary.json.
 
@@ -87,77 +93,66 @@ def screen(
     * `sciarch screen -m runs/davis -l lib.csv --smiles-column smiles --id-column name -t a.fasta -t b.fasta --rank-by max --strip-salts --dedup --filter pains`
     * `sciarch screen -m runs/davis -l 'libs/part-*.smi.gz' -t egfr.fasta -o screens/egfr --runner beam`
     """
-    from sciarch.screening.engine import (
-        ScreenConfig,
-        ScreenError,
-        ScreenIncomplete,
-        ScreenInterrupted,
-        run_screen,
-    )
-    from sciarch.screening.featurize import FILTERS
-    from sciarch.screening.readers import LibraryReadError
+    from sciarch.screening.options import ScreenError, ScreenOptions
 
-    filters = tuple(filter_ or ())
-    bad = [f for f in filters if f not in FILTERS]
-    if bad:
-        _fail(f"--filter {bad[0]!r}: choose from {', '.join(FILTERS)}")
     if out is None:
-        name = library.name
+        name = Path(library).name
         for suf in (".gz", ".smi", ".smiles", ".csv", ".tsv", ".sdf", ".txt"):
             if name.lower().endswith(suf):
                 name = name[: -len(suf)]
-        out = Path(f"screen_{name}")
+        out = f"screen_{name}"
+    try:
+        opts = ScreenOptions(
+            library=_path_arg(library),
+            out=_path_arg(out),
+            top_n=top,
+            rank_by=rank_by,
+            higher_is_better=not lower_is_better,
+            smiles_column=smiles_column,
+            id_column=id_column,
+            delimiter=delimiter,
+            workers=workers,
+            chunk_records=chunk_size,
+            batch_size=batch_size,
+            max_atoms=max_atoms,
+            strip_salts=strip_salts,
+            dedup=dedup,
+            filters=tuple(filter_ or ()),
+            checkpoint_every_s=checkpoint_every,
+            resume=resume,
+            overwrite=overwrite,
+            progress=sys.stderr.isatty() if progress is None else progress,
+            target_files=_target_files(target),
+        )
+    except ScreenError as exc:
+        _fail(str(exc))
     if runner not in ("local", "beam"):
         _fail(f"--runner {runner!r}: choose 'local' or 'beam'")
     if runner == "beam":
-        if resume or dedup:
-            _fail("--resume and --dedup are not available with --runner beam")
-        from sciarch.screening.beam import main as beam_main
-
-        return beam_main(model, [str(library)], target, top, str(out), smiles_column, id_column, delimiter, rank_by,
-                         lower_is_better, max_atoms, strip_salts, filter_, batch_size, chunk_size, scorer,
-                         "DirectRunner", beam_option, 0)
+        return _screen_beam(opts, model, target, scorer, beam_option, output_shards)
     if beam_option:
         _fail("--beam-option needs --runner beam")
-    if progress is None:
-        progress = sys.stderr.isatty()
-    cfg = ScreenConfig(
-        library=str(library),
-        out=str(out),
-        top_n=top,
-        rank_by=rank_by,
-        higher_is_better=not lower_is_better,
-        smiles_column=smiles_column,
-        id_column=id_column,
-        delimiter=delimiter,
-        workers=workers,
-        chunk_records=chunk_size,
-        batch_size=batch_size,
-        max_atoms=max_atoms,
-        strip_salts=strip_salts,
-        dedup=dedup,
-        filters=filters,
-        checkpoint_every_s=checkpoint_every,
-        resume=resume,
-        overwrite=overwrite,
-        progress=progress,
-        target_files=_target_files(target),
-    )
+    if output_shards:
+        _fail("--output-shards needs --runner beam")
+    _screen_local(opts, None if model is None else Path(model), target, scorer)
 
-    from sciarch.screening.scoring import ScorerError
+
+def _path_arg(path: str) -> str:
+    """A path argument as the screen uses it: a Beam filesystem URI (``gs://...``) as given, a local path normalised."""
+    return path if "://" in path else str(Path(path))
+
+
+def _screen_local(opts, model: Optional[Path], target: list[Path], scorer: Optional[str]) -> None:
+    from sciarch.config import ConfigError
+    from sciarch.screening.engine import ScreenError, ScreenIncomplete, ScreenInterrupted, run_screen
+    from sciarch.screening.readers import LibraryReadError
+    from sciarch.screening.scoring import ScorerError, make_scorer
 
     if model is None and scorer is None:
         _fail("--model RUN_DIR is required (or a custom --scorer)")
-
-    def make_scorer():
-        if scorer is not None:
-            return _custom_scorer(scorer, model, target)
-        from sciarch.screening.scoring import AffinityModelScorer
-
-        return AffinityModelScorer.from_run_dir(model, target)
-
+    out = opts.out
     try:
-        summary = run_screen(cfg, make_scorer)
+        summary = run_screen(opts, lambda: make_scorer(model, target, scorer))
     except ScreenInterrupted as exc:
         typer.echo(f"interrupted: {exc}", err=True)
         raise typer.Exit(130)
@@ -171,7 +166,7 @@ def screen(
             err=True,
         )
         raise typer.Exit(1)
-    except (ScreenError, LibraryReadError, ScorerError) as exc:
+    except (ScreenError, LibraryReadError, ScorerError, ConfigError) as exc:
         _fail(str(exc))
     c = summary["counts"]
     typer.echo(
@@ -181,30 +176,41 @@ def screen(
     typer.echo(f"hits: {Path(out) / 'hits.csv'}  scores: {Path(out) / 'scores.parquet'}  rejected: {Path(out) / 'rejected.tsv'}")
 
 
+def _screen_beam(opts, model: Optional[str], target: list[Path], scorer: Optional[str],
+                 beam_option: Optional[list[str]], output_shards: int) -> None:
+    from sciarch.screening.options import ScreenError
+    from sciarch.screening.readers import LibraryReadError
+    from sciarch.screening.scoring import ScorerError
+
+    try:
+        from sciarch.screening.beam import BeamJob, run_beam_screen
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("apache_beam"):
+            raise
+        _fail('--runner beam needs apache-beam (pip install "sciarch[beam]")')
+    job = BeamJob(targets=[str(t) for t in target], model=None if model is None else _path_arg(model), scorer=scorer,
+                  beam_options=list(beam_option or ()), score_shards=output_shards)
+    try:
+        summary = run_beam_screen(opts, job)
+    except (ScreenError, LibraryReadError, ScorerError, ValueError) as exc:
+        _fail(str(exc))
+    out = opts.out
+    c = summary["counts"]
+    typer.echo(
+        f"screened {c['read']:,} records on {summary['runner']}: {c['scored']:,} scored, {c['rejected']:,} rejected "
+        f"({summary['molecules_per_s'] or 0:,.0f} molecules/s, {summary['wall_time_s']:.1f} s)"
+    )
+    typer.echo(f"hits: {out}/hits.csv  scores: {out}/scores/  rejected: {out}/rejected/")
+    if summary["status"] != "complete":
+        typer.echo("error: " + "; ".join(summary["errors"]), err=True)
+        raise typer.Exit(1)
+
+
 def _target_files(targets: list[Path]) -> tuple[str, ...]:
     """``"<name>:<sha256[:12]>"`` per target file (missing files are reported by the scorer)."""
     from sciarch.screening.scoring import file_sha256
 
     return tuple(f"{Path(t).name}:{file_sha256(t)[:12] if Path(t).is_file() else 'missing'}" for t in targets)
-
-
-def _custom_scorer(spec: str, model: Optional[Path], targets: list[Path]):
-    import importlib
-
-    from sciarch.screening.scoring import ScorerError
-
-    mod_name, _, attr = spec.partition(":")
-    if not mod_name or not attr:
-        raise ScorerError(f"--scorer {spec!r}: expected 'package.module:callable'")
-    try:
-        factory = getattr(importlib.import_module(mod_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ScorerError(f"--scorer {spec!r}: cannot import it ({exc})") from None
-    obj = factory(model, list(targets))
-    missing = [a for a in ("target_names", "fingerprint", "score") if not hasattr(obj, a)]
-    if missing:
-        raise ScorerError(f"--scorer {spec!r}: the scorer lacks {', '.join(missing)}")
-    return obj
 
 
 #: stand-alone app (``python -m sciarch.screening.cli ...``), used by tests and benchmarks

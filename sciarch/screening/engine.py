@@ -15,9 +15,10 @@ outputs (``hits.csv``, ``scores.parquet``, ``rejected.tsv``) are byte-identical 
 uninterrupted run.
 
 Example:
-    >>> from sciarch.screening.engine import ScreenConfig, run_screen  # doctest: +SKIP
-    >>> cfg = ScreenConfig(library="lib.smi.gz", out="screen_out", top_n=100)  # doctest: +SKIP
-    >>> summary = run_screen(cfg, scorer)  # doctest: +SKIP
+    >>> from sciarch.screening.engine import run_screen  # doctest: +SKIP
+    >>> from sciarch.screening.options import ScreenOptions  # doctest: +SKIP
+    >>> opts = ScreenOptions(library="lib.smi.gz", out="screen_out", top_n=100)  # doctest: +SKIP
+    >>> summary = run_screen(opts, lambda: scorer)  # doctest: +SKIP
     >>> summary["counts"]["scored"]  # doctest: +SKIP
 """
 
@@ -29,15 +30,15 @@ import json
 import multiprocessing as mp
 import os
 import signal
-import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 
+from sciarch.screening.checkpoint import CHECKPOINT_VERSION, check_resume, library_identity, prepare_out_dir
 from sciarch.screening.featurize import FeaturizedChunk, FeaturizeOptions, Reject, featurize_chunk
 from sciarch.screening.outputs import (
     RejectLedger,
@@ -46,17 +47,13 @@ from sciarch.screening.outputs import (
     atomic_write_json,
     hits_csv_text,
 )
+from sciarch.screening.options import ScreenError, ScreenOptions
+from sciarch.screening.progress import ScreenProgress
 from sciarch.screening.ranking import TopN, ranking_key
-from sciarch.screening.readers import LibraryReadError, LibrarySpec, RawChunk, iter_raw_chunks
+from sciarch.screening.readers import LibraryReadError, RawChunk, iter_raw_chunks
 from sciarch.screening.scoring import score_chunk
 
-__all__ = ["ScreenConfig", "ScreenError", "ScreenInterrupted", "run_screen", "CHECKPOINT_VERSION"]
-
-CHECKPOINT_VERSION = 1
-
-
-class ScreenError(RuntimeError):
-    """The screen cannot start or continue (bad output directory, mismatched checkpoint ...)."""
+__all__ = ["CHECKPOINT_VERSION", "ScreenError", "ScreenIncomplete", "ScreenInterrupted", "run_screen"]
 
 
 class ScreenInterrupted(RuntimeError):
@@ -67,92 +64,8 @@ class _StopAtBoundary(Exception):
     """Raised between chunks after a stop request."""
 
 
-@dataclass
-class ScreenConfig:
-    """Everything a screen needs besides the scorer.
-
-    Args:
-        library: the library file (.smi/.csv/.tsv/.sdf, optionally .gz).
-        out: output directory.
-        top_n: size of ``hits.csv``.
-        rank_by: ``"mean"``/``"max"``/``"min"`` over targets or a target name.
-        higher_is_better: ``False`` ranks the lowest scores first.
-        smiles_column / id_column / delimiter: CSV layout (``id_column`` = SD data field for SDF).
-        workers: featurisation processes (0 = featurise in the main process).
-        chunk_records: records per chunk (the unit of parallel work and of checkpoints).
-        batch_size: molecules per padded inference batch.
-        max_atoms: molecules with more atoms are rejected ("too_large").
-        strip_salts / dedup / filters: optional filters (see :mod:`sciarch.screening.featurize`).
-        checkpoint_every_s: seconds between checkpoints.
-        part_rows: scored rows buffered before a Parquet part is written.
-        resume: continue from ``out/checkpoint.json``.
-        overwrite: discard an existing screen in ``out``.
-        progress: show a progress bar (stderr).
-        target_files: ``"<file name>:<sha256 prefix>"`` of each target FASTA (set by the CLI), so a
-            resume with other target files is refused even when a custom scorer names targets alike.
-    """
-
-    library: str
-    out: str
-    top_n: int = 100
-    rank_by: str = "mean"
-    higher_is_better: bool = True
-    smiles_column: str | None = None
-    id_column: str | None = None
-    delimiter: str | None = None
-    workers: int | None = None
-    chunk_records: int = 4096
-    batch_size: int = 1024
-    max_atoms: int | None = 150
-    strip_salts: bool = False
-    dedup: bool = False
-    filters: tuple[str, ...] = ()
-    checkpoint_every_s: float = 30.0
-    part_rows: int = 65536
-    resume: bool = False
-    overwrite: bool = False
-    progress: bool = True
-    target_files: tuple[str, ...] = ()
-
-    def fingerprint(self) -> dict:
-        """The settings that change results; a resume must use the same ones."""
-        keys = (
-            "top_n rank_by higher_is_better smiles_column id_column delimiter chunk_records batch_size "
-            "max_atoms strip_salts dedup filters"
-        ).split()
-        if self.target_files:
-            keys.append("target_files")
-        d = asdict(self)
-        return {k: (list(d[k]) if isinstance(d[k], tuple) else d[k]) for k in keys}
-
-
-#: ScreenConfig fields -> the ``sciarch screen`` option that sets them (for resume errors)
-_OPTION_NAMES = {
-    "top_n": "--top",
-    "rank_by": "--rank-by",
-    "higher_is_better": "--lower-is-better (higher_is_better)",
-    "smiles_column": "--smiles-column",
-    "id_column": "--id-column",
-    "delimiter": "--delimiter",
-    "chunk_records": "--chunk-size",
-    "batch_size": "--batch-size",
-    "max_atoms": "--max-atoms",
-    "strip_salts": "--strip-salts",
-    "dedup": "--dedup",
-    "filters": "--filter",
-    "target_files": "--target",
-}
-
-
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-def _show(v) -> str:
-    """A setting's value for a one-line message."""
-    if isinstance(v, (list, tuple)):
-        return "[" + ",".join(map(str, v)) + "]"
-    return repr(v) if isinstance(v, str) else str(v)
 
 
 # ----------------------------------------------------------------------------- workers
@@ -173,42 +86,6 @@ def _make_pool(workers: int):
     return ctx.Pool(workers, initializer=_worker_init)
 
 
-# ----------------------------------------------------------------------------- progress
-class _Progress:
-    def __init__(self, enabled: bool, total_bytes: int, label: str):
-        self.enabled = enabled
-        self._p = None
-        if not enabled:
-            return
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        self._p = Progress(
-            TextColumn("[bold]screen[/] {task.description}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>5.1f}%"),
-            TextColumn("{task.fields[mols]:>12,} mol"),
-            TextColumn("{task.fields[rate]:>8,.0f} mol/s"),
-            TextColumn("{task.fields[rejected]:>8,} rejected"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=False,
-        )
-        self._task = self._p.add_task(label, total=max(total_bytes, 1), mols=0, rate=0.0, rejected=0)
-        self._p.start()
-
-    def update(self, bytes_done: int, mols: int, rate: float, rejected: int) -> None:
-        if self._p is not None:
-            self._p.update(self._task, completed=bytes_done, mols=mols, rate=rate, rejected=rejected)
-
-    def close(self) -> None:
-        if self._p is not None:
-            self._p.stop()
-            self._p = None
-
-
 # ----------------------------------------------------------------------------- state
 @dataclass
 class _State:
@@ -225,7 +102,7 @@ class _State:
 
 
 class _Screen:
-    def __init__(self, cfg: ScreenConfig, scorer_factory: Callable[[], object]):
+    def __init__(self, cfg: ScreenOptions, scorer_factory: Callable[[], object]):
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.scorer_factory = scorer_factory
@@ -237,106 +114,12 @@ class _Screen:
         self.unread_from_line: int | None = None
         self.timings = {"startup_to_first_result": None, "wait_for_workers": 0.0, "score": 0.0, "bookkeeping": 0.0}
 
-    # ------------------------------------------------------------------ setup
-    def _prepare_dir(self) -> dict | None:
-        out = self.out
-        ck = out / "checkpoint.json"
-        if self.cfg.resume:
-            if not ck.is_file():
-                raise ScreenError(f"{out}: nothing to resume (no checkpoint.json); run without --resume")
-            try:
-                return json.loads(ck.read_text())
-            except json.JSONDecodeError as exc:
-                raise ScreenError(f"{ck}: unreadable checkpoint ({exc})") from None
-        if ck.is_file() or (out / "hits.csv").is_file():
-            if not self.cfg.overwrite:
-                raise ScreenError(
-                    f"{out}: holds an earlier screen; pass --resume to continue it or --overwrite to start over"
-                )
-            for name in ("checkpoint.json", "hits.csv", "scores.parquet", "rejected.tsv", "summary.json", "dedup.npz"):
-                (out / name).unlink(missing_ok=True)
-            if (out / "parts").is_dir():
-                for p in (out / "parts").iterdir():
-                    p.unlink()
-        out.mkdir(parents=True, exist_ok=True)
-        return None
-
-    def _library_identity(self) -> dict:
-        st = os.stat(self.spec.path)
-        return {"path": os.path.abspath(self.spec.path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-    def _check_resume(self, ck: dict) -> None:
-        """Refuse to continue (or to re-report) a screen made with settings that change its results.
-
-        The message names the command-line option that differs, old and new value.
-        """
-        where = f"{self.out}/checkpoint.json"
-        what = "the finished screen" if ck.get("complete") else "the checkpoint"
-        if ck.get("version") != CHECKPOINT_VERSION:
-            raise ScreenError(f"{where}: written by an incompatible version ({ck.get('version')})")
-        new = self.cfg.fingerprint()
-        old_settings = ck.get("settings") or {}
-        if old_settings != new:
-            diff = sorted(k for k in set(old_settings) | set(new) if old_settings.get(k) != new.get(k))
-            shown = ", ".join(
-                f"{_OPTION_NAMES.get(k, k)} {_show(old_settings.get(k))} -> {_show(new.get(k))}" for k in diff
-            )
-            raise ScreenError(
-                f"{where}: {what} was made with different settings ({shown}); "
-                "resume with the same options or use --overwrite"
-            )
-        lib = self._library_identity()
-        old = ck["library"]
-        if (old["size"], old["mtime_ns"]) != (lib["size"], lib["mtime_ns"]):
-            if old.get("path") and old["path"] != lib["path"]:
-                raise ScreenError(
-                    f"{where}: {what} was made with different settings (--library {old['path']} -> {lib['path']}); "
-                    "resume with the same options or use --overwrite"
-                )
-            raise ScreenError(f"{self.spec.path}: the library changed since the checkpoint (size or time differ)")
-        old_targets = list(ck.get("targets") or [])
-        if old_targets != self.target_names:
-            raise ScreenError(
-                f"{where}: {what} was made with different settings (--target {', '.join(old_targets)} -> "
-                f"{', '.join(self.target_names)}); resume with the same options or use --overwrite"
-            )
-        old_fp = ck.get("model") or {}
-        new_fp = json.loads(json.dumps(self.scorer.fingerprint))
-        if old_fp != new_fp:
-            old_t, new_t = old_fp.get("targets"), new_fp.get("targets")
-            if old_fp.get("sha256") == new_fp.get("sha256") and isinstance(old_t, dict) and isinstance(new_t, dict) \
-                    and old_t != new_t:
-                changed = sorted(k for k in set(old_t) | set(new_t) if old_t.get(k) != new_t.get(k))
-                detail = f"--target: the sequence of {', '.join(changed)} differs"
-            elif old_fp.get("sha256") != new_fp.get("sha256"):
-                detail = f"--model/--scorer: model sha256 {str(old_fp.get('sha256'))[:12]} -> {str(new_fp.get('sha256'))[:12]}"
-            else:
-                keys = sorted(k for k in set(old_fp) | set(new_fp) if old_fp.get(k) != new_fp.get(k))
-                detail = "--model/--scorer: " + ", ".join(f"{k} {_show(old_fp.get(k))} -> {_show(new_fp.get(k))}" for k in keys)
-            raise ScreenError(
-                f"{where}: {what} was made with a different model or targets ({detail}); "
-                "resume with the same options or use --overwrite"
-            )
-
     # ------------------------------------------------------------------ main loop
     def run(self) -> dict:
         cfg = self.cfg
-        ck = self._prepare_dir()
-        self.spec = LibrarySpec.from_path(
-            cfg.library, smiles_column=cfg.smiles_column, id_column=cfg.id_column, delimiter=cfg.delimiter
-        )
-        self.fopts = FeaturizeOptions(
-            kind=self.spec.kind,
-            delimiter=self.spec.delimiter,
-            smiles_index=self.spec.smiles_index,
-            id_index=self.spec.id_index,
-            id_field=cfg.id_column if self.spec.kind == "sdf" else None,
-            max_atoms=cfg.max_atoms,
-            strip_salts=cfg.strip_salts,
-            dedup=cfg.dedup,
-            filters=tuple(cfg.filters),
-            batch_size=cfg.batch_size,
-        )
+        ck = prepare_out_dir(cfg)
+        self.spec = cfg.library_spec(str(cfg.library))
+        self.fopts: FeaturizeOptions = cfg.featurize_options(self.spec)
         if ck is not None and ck.get("complete"):
             summary_path = self.out / "summary.json"
             if not summary_path.is_file():
@@ -344,7 +127,7 @@ class _Screen:
             # a finished screen is only reported again for the same options, model and targets
             self.scorer = self.scorer_factory()
             self.target_names = list(self.scorer.target_names)
-            self._check_resume(ck)
+            check_resume(ck, cfg, self.spec.path, self.target_names, self.scorer.fingerprint)
             return json.loads(summary_path.read_text())
         workers = (os.cpu_count() or 1) if cfg.workers is None else int(cfg.workers)
         self.workers = workers
@@ -353,12 +136,12 @@ class _Screen:
             self.scorer = self.scorer_factory()
             self.target_names = list(self.scorer.target_names)
             self.score_columns = [f"score_{n}" for n in self.target_names]
-            self.rank_by = self._rank_by()
+            self.rank_by = cfg.resolve_rank_by(self.target_names)
             self.state = _State()
             self.top = TopN(cfg.top_n)
             self.seen: dict[int, int] = {}
             if ck is not None:
-                self._check_resume(ck)
+                check_resume(ck, cfg, self.spec.path, self.target_names, self.scorer.fingerprint)
                 self._load_checkpoint(ck)
             self.ledger = RejectLedger(self.out / "rejected.tsv", self.state.rejected_bytes if ck else None)
             self.store = ScoresStore(self.out, self.score_columns)
@@ -371,14 +154,6 @@ class _Screen:
             if pool is not None:
                 pool.terminate()
                 pool.join()
-
-    def _rank_by(self):
-        rb = self.cfg.rank_by
-        if rb in ("mean", "max", "min"):
-            return rb
-        if rb in self.target_names:
-            return self.target_names.index(rb)
-        raise ScreenError(f"--rank-by {rb!r}: not 'mean', 'max', 'min' or a target name ({', '.join(self.target_names)})")
 
     def _load_checkpoint(self, ck: dict) -> None:
         s = self.state
@@ -413,7 +188,7 @@ class _Screen:
         state = self.state
         hasher = hashlib.sha256()
         total_bytes = os.path.getsize(self.spec.path)
-        progress = _Progress(cfg.progress, total_bytes, Path(self.spec.path).name)
+        progress = ScreenProgress(cfg.progress, total_bytes, Path(self.spec.path).name)
         old_handlers = self._install_signals()
         inflight: collections.deque = collections.deque()
         max_inflight = 2 * max(self.workers, 1) + 2
@@ -554,7 +329,7 @@ class _Screen:
         ck = {
             "version": CHECKPOINT_VERSION,
             "settings": self.cfg.fingerprint(),
-            "library": self._library_identity(),
+            "library": library_identity(self.spec.path),
             "model": self.scorer.fingerprint,
             "targets": self.target_names,
             "next_chunk": s.next_chunk,
@@ -638,11 +413,11 @@ class ScreenIncomplete(ScreenError):
         self.summary = summary
 
 
-def run_screen(cfg: ScreenConfig, scorer_factory: Callable[[], object]) -> dict:
+def run_screen(cfg: ScreenOptions, scorer_factory: Callable[[], object]) -> dict:
     """Run (or resume) a screen; return the summary dict (also written to ``summary.json``).
 
     Args:
-        cfg: the screen settings.
+        cfg: the screen's options (``library`` one file).
         scorer_factory: zero-argument callable returning the scorer; called after the worker
             pool has started so that model loading overlaps worker start-up.
 
@@ -653,5 +428,3 @@ def run_screen(cfg: ScreenConfig, scorer_factory: Callable[[], object]) -> dict:
     """
     return _Screen(cfg, scorer_factory).run()
 
-
-__all__ += ["ScreenIncomplete"]

@@ -1,20 +1,20 @@
 """Scorers: padded graph batches -> one score per (molecule, target).
 
 A scorer is any object with ``target_names`` (list of str), ``fingerprint`` (dict
-describing the model, with a ``sha256``) and ``score(arrays) -> float32 [B, T]``; the
-screen engine and the Beam transforms only see this interface.
+describing the model, with a ``sha256``) and ``score(arrays) -> float32 [B, T]``
+(:class:`Scorer`); the screen engine and the Beam transforms only see this interface.
 
-:class:`AffinityModelScorer` wraps a drugscreen affinity model (a functional Keras model
-with the named sub-models ``ligand_encoder`` (graph dict -> embedding), ``protein_encoder``
-(``protein_tokens`` -> embedding) and ``affinity_head`` (``[ligand_emb, protein_emb]`` ->
-``[B, 1]``)). Each target is encoded ONCE; every ligand batch runs the ligand encoder once
-and the head once over all targets (ligand embeddings repeated, target embeddings tiled),
-inside one ``tf.function`` whose input signature has ``None`` batch/atom/edge dimensions,
-so variable padded shapes never retrace.
+Where a scorer comes from (:func:`make_scorer`):
+
+* ``--model RUN``: :func:`model_scorer` reads ``pipeline:`` from ``RUN/config.yaml``, imports
+  only that pipeline (:func:`sciarch.registry.load_pipeline_class`) and asks it with the
+  contract hook :meth:`sciarch.pipeline.Pipeline.screen_scorer` (the drugscreen affinity
+  scorer lives in :mod:`pipelines.drugscreen.screening`);
+* ``--scorer package.module:factory``: :func:`custom_scorer`.
 
 Example:
-    >>> from sciarch.screening.scoring import AffinityModelScorer  # doctest: +SKIP
-    >>> scorer = AffinityModelScorer.from_run_dir("runs/davis", ["target.fasta"])  # doctest: +SKIP
+    >>> from sciarch.screening.scoring import make_scorer  # doctest: +SKIP
+    >>> scorer = make_scorer("runs/davis", ["target.fasta"])  # doctest: +SKIP
     >>> scorer.score(batch).shape  # doctest: +SKIP
     (1024, 1)
 """
@@ -22,25 +22,30 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Optional, Protocol, Sequence
 
 import numpy as np
 
-from sciarch.io.molecules import GRAPH_KEYS
-
 __all__ = [
-    "AffinityModelScorer",
+    "SCORER_ATTRIBUTES",
     "Scorer",
     "ScorerError",
+    "custom_scorer",
     "file_sha256",
     "load_target_records",
     "load_targets",
+    "make_scorer",
+    "model_scorer",
     "score_chunk",
     "truncation_notes",
     "truncation_warning",
 ]
+
+#: what a scorer must have (checked on custom scorers)
+SCORER_ATTRIBUTES = ("target_names", "fingerprint", "score")
 
 
 class ScorerError(RuntimeError):
@@ -133,138 +138,59 @@ def score_chunk(scorer, chunk) -> np.ndarray:
     return scores
 
 
-def _input_names(model) -> list[str] | None:
-    inp = model.input
-    if isinstance(inp, dict):
-        return list(inp.keys())
-    return None
+def custom_scorer(spec: str, model: Optional[str | os.PathLike], targets: Sequence[str | os.PathLike]) -> Scorer:
+    """The scorer of ``--scorer package.module:factory``: ``factory(model_dir_or_None, [target FASTA paths])``.
 
-
-def _load_model(path: Path):
-    """Load a drugscreen model: register sciarch layers and the drugscreen model classes only
-    (importing every pipeline would slow the screen's start-up); fall back to full discovery."""
-    import keras
-
-    import sciarch.layers  # noqa: F401  (registers the layers)
-
-    try:
-        import pipelines.drugscreen.model  # noqa: F401  (registers UniqueRows & co.)
-
-        return keras.models.load_model(path, safe_mode=True, compile=False)
-    except (ImportError, TypeError, ValueError):
-        from sciarch.runner import load_run_model
-
-        return load_run_model(path.parent)
-
-
-class AffinityModelScorer:
-    """Score ligand graph batches against fixed protein targets with a drugscreen affinity model.
-
-    Args:
-        model: the Keras affinity model (with ``ligand_encoder``, ``protein_encoder`` and
-            ``affinity_head`` sub-models).
-        targets: ``[(name, sequence), ...]``.
-        max_protein_length: token length the model was trained with.
-        model_sha256: checksum of the model file (for the summary and resume checks).
+    Raises:
+        ScorerError: a malformed spec, a factory that cannot be imported, or a scorer without
+            ``target_names``, ``fingerprint`` or ``score``.
     """
+    mod_name, _, attr = spec.partition(":")
+    if not mod_name or not attr:
+        raise ScorerError(f"--scorer {spec!r}: expected 'package.module:callable'")
+    try:
+        factory = getattr(importlib.import_module(mod_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ScorerError(f"--scorer {spec!r}: cannot import it ({exc})") from None
+    obj = factory(model, list(targets))
+    missing = [a for a in SCORER_ATTRIBUTES if not hasattr(obj, a)]
+    if missing:
+        raise ScorerError(f"--scorer {spec!r}: the scorer lacks {', '.join(missing)}")
+    return obj
 
-    def __init__(
-        self,
-        model,
-        targets: Sequence[tuple[str, str]],
-        max_protein_length: int,
-        model_sha256: str = "",
-        sources: dict[str, str] | None = None,
-    ):
-        import sys
 
-        import tensorflow as tf
+def model_scorer(run_dir: str | os.PathLike, targets: Sequence[str | os.PathLike], **opts) -> Scorer:
+    """The scorer of a trained run: the hook ``screen_scorer`` of the pipeline named in ``RUN/config.yaml``.
 
-        from sciarch.io.sequences import tokenize_protein
+    Only that pipeline's package is imported (TensorFlow, when the pipeline needs it, is
+    imported here, after the featurisation workers have started).
 
-        if not targets:
-            raise ScorerError("at least one target is needed")
-        try:
-            self.ligand_encoder = model.get_layer("ligand_encoder")
-            self.protein_encoder = model.get_layer("protein_encoder")
-            self.affinity_head = model.get_layer("affinity_head")
-        except ValueError as exc:
-            raise ScorerError(
-                f"the model has no sub-model named in ({exc}); a screening model needs "
-                "'ligand_encoder', 'protein_encoder' and 'affinity_head'"
-            ) from None
-        self.target_names = [n for n, _ in targets]
-        #: targets cut to the model's length (also in summary.json); each warned about on stderr
-        self.truncated_targets = truncation_notes(targets, max_protein_length, sources)
-        for note in self.truncated_targets:
-            print(truncation_warning(note), file=sys.stderr, flush=True)
-        tokens = np.stack([tokenize_protein(s, max_protein_length, name=n) for n, s in targets])
-        prot_in = _input_names(self.protein_encoder)
-        feed = {prot_in[0]: tokens} if prot_in else tokens
-        self.target_embeddings = tf.constant(
-            np.asarray(self.protein_encoder(feed, training=False), dtype=np.float32)
-        )  # [T, Dp], computed once
-        self._lig_inputs = _input_names(self.ligand_encoder) or list(GRAPH_KEYS)
-        self.fingerprint = {
-            "sha256": model_sha256,
-            "targets": {n: hashlib.sha256(s.encode()).hexdigest()[:16] for n, s in targets},
-            "max_protein_length": int(max_protein_length),
-        }
-        spec = {
-            "atom_features": tf.TensorSpec([None, None, None], tf.uint8),
-            "atom_mask": tf.TensorSpec([None, None], tf.uint8),
-            "edge_index": tf.TensorSpec([None, None, 2], tf.int32),
-            "bond_features": tf.TensorSpec([None, None, None], tf.uint8),
-            "bond_mask": tf.TensorSpec([None, None], tf.uint8),
-        }
-        self._fn_compact = tf.function(self._score_graph, input_signature=[spec], reduce_retracing=True)
-        spec_f = {k: tf.TensorSpec(s.shape, tf.int32 if k == "edge_index" else tf.float32) for k, s in spec.items()}
-        self._fn_float = tf.function(self._score_graph, input_signature=[spec_f], reduce_retracing=True)
+    Raises:
+        ScorerError: no run directory, no ``model.keras``.
+        ConfigError: no or an unreadable ``config.yaml``, an unknown pipeline, or a pipeline
+            that cannot screen.
+    """
+    from sciarch.config import ConfigError, read_yaml
+    from sciarch.registry import load_pipeline_class
 
-    def _score_graph(self, batch):
-        import tensorflow as tf
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ScorerError(f"{run_dir}: model run directory not found")
+    if not (run_dir / "model.keras").is_file():
+        raise ScorerError(f"{run_dir / 'model.keras'}: no trained model in this run directory")
+    cfg_path = run_dir / "config.yaml"
+    name = read_yaml(cfg_path).get("pipeline")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{cfg_path}: key 'pipeline': expected the name of the pipeline that trained this run")
+    return load_pipeline_class(name).screen_scorer(run_dir, list(targets), **opts)
 
-        x = {k: tf.cast(batch[k], tf.int32 if k == "edge_index" else tf.float32) for k in self._lig_inputs}
-        lig = self.ligand_encoder(x, training=False)  # [B, D]
-        t = tf.shape(self.target_embeddings)[0]
-        b = tf.shape(lig)[0]
-        lig_rep = tf.repeat(lig, t, axis=0)  # [B*T, D]: molecule-major
-        prot = tf.tile(self.target_embeddings, [b, 1])  # [B*T, Dp]
-        out = self.affinity_head([lig_rep, prot], training=False)
-        return tf.reshape(tf.cast(out, tf.float32), [b, t])
 
-    def score(self, arrays: dict) -> np.ndarray:
-        """Scores ``[B, T]`` (float32) for one padded graph batch (uint8 transport or float32)."""
-        batch = {k: arrays[k] for k in GRAPH_KEYS}
-        compact = batch["atom_features"].dtype == np.uint8
-        if compact:
-            batch = {k: (v if k == "edge_index" else v.astype(np.uint8, copy=False)) for k, v in batch.items()}
-            return self._fn_compact(batch).numpy()
-        return self._fn_float(batch).numpy()
-
-    @classmethod
-    def from_run_dir(cls, run_dir: str | os.PathLike, target_fastas: Sequence[str | os.PathLike]) -> "AffinityModelScorer":
-        """Load ``<run>/model.keras`` and ``<run>/config.yaml`` and encode the targets."""
-        import yaml
-
-        run_dir = Path(run_dir)
-        model_path = run_dir / "model.keras"
-        cfg_path = run_dir / "config.yaml"
-        if not run_dir.is_dir():
-            raise ScorerError(f"{run_dir}: model run directory not found")
-        if not model_path.is_file():
-            raise ScorerError(f"{model_path}: no trained model in this run directory")
-        max_len = None
-        if cfg_path.is_file():
-            cfg = yaml.safe_load(cfg_path.read_text()) or {}
-            max_len = (cfg.get("data") or {}).get("max_protein_length")
-        if max_len is None:
-            raise ScorerError(f"{cfg_path}: missing data.max_protein_length (needed to tokenise the targets)")
-        records = load_target_records(target_fastas)
-        try:
-            model = _load_model(model_path)
-        except Exception as exc:
-            raise ScorerError(f"{model_path}: cannot load the model: {type(exc).__name__}: {exc}") from None
-        return cls(
-            model, [(n, s) for n, s, _ in records], int(max_len), file_sha256(model_path), {n: p for n, _, p in records}
-        )
+def make_scorer(
+    model: Optional[str | os.PathLike], targets: Sequence[str | os.PathLike], scorer: Optional[str] = None
+) -> Scorer:
+    """The screen's scorer: the custom ``scorer`` (``'package.module:factory'``) when given, else the run's."""
+    if scorer is not None:
+        return custom_scorer(scorer, model, targets)
+    if model is None:
+        raise ScorerError("--model RUN_DIR is required (or a custom --scorer)")
+    return model_scorer(model, targets)

@@ -18,8 +18,9 @@ pytest.importorskip("apache_beam")
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from sciarch.screening.beam import BeamScreenConfig, run_beam_screen  # noqa: E402
-from sciarch.screening.engine import ScreenConfig, run_screen  # noqa: E402
+from sciarch.screening.beam import BeamJob, run_beam_screen  # noqa: E402
+from sciarch.screening.engine import run_screen  # noqa: E402
+from sciarch.screening.options import ScreenOptions  # noqa: E402
 
 from screening_cases import AtomScorer, write_malformed_library  # noqa: E402
 
@@ -27,16 +28,17 @@ TOP, CHUNK, BATCH = 25, 60, 16
 
 
 def _local(lib: Path, out: Path, make_scorer, **kw) -> Path:
-    cfg = ScreenConfig(library=str(lib), out=str(out), workers=0, progress=False, top_n=TOP, chunk_records=CHUNK,
+    cfg = ScreenOptions(library=str(lib), out=str(out), workers=0, progress=False, top_n=TOP, chunk_records=CHUNK,
                        batch_size=BATCH, **kw)
     run_screen(cfg, make_scorer)
     return out
 
 
-def _beam(libs, out: Path, model, targets, scorer=None, **kw) -> dict:
-    cfg = BeamScreenConfig(libs, None if model is None else str(model), [str(t) for t in targets], str(out),
-                           top_n=TOP, chunk_records=CHUNK, batch_size=BATCH, scorer=scorer, **kw)
-    return run_beam_screen(cfg)
+def _beam(libs, out: Path, model, targets, scorer=None, score_shards=0, **kw) -> dict:
+    opts = ScreenOptions(libs, str(out), top_n=TOP, chunk_records=CHUNK, batch_size=BATCH, **kw)
+    job = BeamJob([str(t) for t in targets], None if model is None else str(model), scorer=scorer,
+                  score_shards=score_shards)
+    return run_beam_screen(opts, job)
 
 
 def _beam_scores(out: Path):
@@ -62,7 +64,7 @@ def _score_matrix(t, cols):
 
 
 def test_beam_matches_local_screen_with_the_model(tmp_path, tiny_run, targets):
-    from sciarch.screening.scoring import AffinityModelScorer
+    from pipelines.drugscreen.screening import AffinityModelScorer
 
     lib = tmp_path / "lib.smi"
     valid, bad, _ = write_malformed_library(lib, n_valid=400)
@@ -161,27 +163,30 @@ def test_sharded_library_and_truncated_shard(tmp_path, targets):
 
 
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, tiny_run, targets):
+    """`sciarch screen --runner beam`: launcher errors (checked before the job starts)."""
     from typer.testing import CliRunner
 
-    from sciarch.screening.beam import _typer_app
+    from sciarch.screening.cli import app
 
-    app = _typer_app()
+    def invoke(app, args):
+        return CliRunner().invoke(app, ["screen", *args, "--runner", "beam"])
+
     base = ["--model", str(tiny_run), "--target", str(targets[0]), "--out", str(tmp_path / "o")]
-    r = CliRunner().invoke(app, ["--library", str(tmp_path / "nope.smi"), *base])
+    r = invoke(app, ["--library", str(tmp_path / "nope.smi"), *base])
     assert r.exit_code == 2 and "nope.smi: library file not found" in r.output
-    r = CliRunner().invoke(app, ["--library", str(tmp_path / "none-*.smi"), *base])
+    r = invoke(app, ["--library", str(tmp_path / "none-*.smi"), *base])
     assert r.exit_code == 2 and "no library file matches" in r.output
     lib = tmp_path / "l.smi"
     lib.write_text("CCO a\n")
-    r = CliRunner().invoke(app, ["--library", str(lib), *base, "--rank-by", "nosuch"])
+    r = invoke(app, ["--library", str(lib), *base, "--rank-by", "nosuch"])
     assert r.exit_code == 2 and "--rank-by 'nosuch'" in r.output
     bad = tmp_path / "bad.fasta"
     bad.write_text(">p\nMKV*J\n")
-    r = CliRunner().invoke(app, ["--library", str(lib), "--model", str(tiny_run), "--target", str(bad), "--out",
-                                 str(tmp_path / "o2")])
+    r = invoke(app, ["--library", str(lib), "--model", str(tiny_run), "--target", str(bad), "--out",
+                     str(tmp_path / "o2")])
     assert r.exit_code == 2 and "bad.fasta" in r.output
-    r = CliRunner().invoke(app, ["--library", str(lib), "--model", str(tmp_path), "--target", str(targets[0]),
-                                 "--out", str(tmp_path / "o3")])
+    r = invoke(app, ["--library", str(lib), "--model", str(tmp_path), "--target", str(targets[0]),
+                     "--out", str(tmp_path / "o3")])
     assert r.exit_code == 2 and "no trained model" in r.output
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from sciarch.screening.engine import ScreenConfig, ScreenError, ScreenIncomplete, run_screen
+from sciarch.screening.engine import ScreenError, ScreenIncomplete, run_screen
+from sciarch.screening.options import ScreenOptions
 from sciarch.screening.ranking import TopN, ranking_key
 
 from screening_cases import AtomScorer, write_malformed_library, zinc_lines
@@ -19,7 +20,7 @@ from screening_cases import AtomScorer, write_malformed_library, zinc_lines
 def _cfg(tmp_path, lib, **kw):
     base = dict(library=str(lib), out=str(tmp_path / "out"), workers=0, progress=False, chunk_records=64, batch_size=32)
     base.update(kw)
-    return ScreenConfig(**base)
+    return ScreenOptions(**base)
 
 
 def _rejected(out):

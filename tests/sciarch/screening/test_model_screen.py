@@ -16,7 +16,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from sciarch.screening.engine import ScreenConfig, run_screen
+from sciarch.screening.engine import run_screen
+from sciarch.screening.options import ScreenOptions
 
 from screening_cases import write_malformed_library, zinc_lines
 
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def _scorer(run, targets):
-    from sciarch.screening.scoring import AffinityModelScorer
+    from pipelines.drugscreen.screening import AffinityModelScorer
 
     return lambda: AffinityModelScorer.from_run_dir(run, targets)
 
@@ -38,7 +39,7 @@ def test_scores_and_ranking_match_one_by_one_model_calls(tmp_path, tiny_run, tar
     lines = zinc_lines(60)
     lib = tmp_path / "lib.smi"
     lib.write_text("\n".join(lines) + "\n")
-    cfg = ScreenConfig(library=str(lib), out=str(tmp_path / "out"), workers=0, progress=False, top_n=10,
+    cfg = ScreenOptions(library=str(lib), out=str(tmp_path / "out"), workers=0, progress=False, top_n=10,
                        chunk_records=25, batch_size=8)
     summary = run_screen(cfg, _scorer(tiny_run, targets))
     assert summary["targets"] == ["AAK1", "ABL1(E255K)"]
@@ -114,7 +115,7 @@ def _kill_interrupt_resume(tmp_path, scorer_args, make_scorer, n_valid, ctrl_c=T
     assert p.returncode == 0, err.decode()[-2000:]
     # reference: one uninterrupted run in this process
     ref = tmp_path / "ref"
-    cfg = ScreenConfig(library=str(lib), out=str(ref), workers=0, progress=False, top_n=30, chunk_records=50,
+    cfg = ScreenOptions(library=str(lib), out=str(ref), workers=0, progress=False, top_n=30, chunk_records=50,
                        batch_size=25)
     run_screen(cfg, make_scorer)
     for name in ("hits.csv", "rejected.tsv", "scores.parquet"):

@@ -13,7 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from sciarch.screening.cli import app
-from sciarch.screening.engine import ScreenConfig, ScreenInterrupted, run_screen
+from sciarch.screening.engine import ScreenInterrupted, run_screen
+from sciarch.screening.options import ScreenOptions
 from sciarch.screening.outputs import ScoresStore
 
 from screening_cases import AtomScorer, write_malformed_library, zinc_lines
@@ -98,7 +99,7 @@ def test_interrupt_at_several_points_then_resume_is_byte_identical(tmp_path, mon
     write_malformed_library(lib, 1200)
 
     def cfg(out, **kw):
-        return ScreenConfig(library=str(lib), out=str(out), workers=0, progress=False, chunk_records=100,
+        return ScreenOptions(library=str(lib), out=str(out), workers=0, progress=False, chunk_records=100,
                             batch_size=32, part_rows=150, top_n=20, **kw)
 
     run_screen(cfg(tmp_path / "ref"), lambda: AtomScorer(2))
@@ -144,7 +145,7 @@ def test_utf8_bom_and_stray_bad_byte(tmp_path):
     raw[41] = raw[41][:5] + b"\xe9" + raw[41][5:]
     lib = tmp_path / "lib.smi"
     lib.write_bytes(b"\xef\xbb\xbf" + b"\n".join(raw) + b"\n")
-    s = run_screen(ScreenConfig(library=str(lib), out=str(tmp_path / "o"), workers=0, progress=False),
+    s = run_screen(ScreenOptions(library=str(lib), out=str(tmp_path / "o"), workers=0, progress=False),
                    lambda: AtomScorer(1))
     assert (s["counts"]["scored"], s["counts"]["rejected"]) == (99, 1)
     (row,) = _rejected(tmp_path / "o")

@@ -1,0 +1,178 @@
+"""Screening with a drugscreen affinity model: :class:`AffinityModelScorer` (``sciarch screen --model RUN``).
+
+:meth:`pipelines.drugscreen.pipeline.DrugScreenPipeline.screen_scorer` (the pipeline
+contract's screening hook) builds it; the screen itself (:mod:`sciarch.screening`) only
+sees the scorer interface (``target_names``, ``fingerprint``, ``score(batch) -> [B, T]``).
+
+The affinity model is a functional Keras model with the named sub-models
+:data:`~pipelines.drugscreen.model.LIGAND_ENCODER` (graph dict -> embedding),
+:data:`~pipelines.drugscreen.model.PROTEIN_ENCODER` (``protein_tokens`` -> embedding) and
+:data:`~pipelines.drugscreen.model.AFFINITY_HEAD` (``[ligand_emb, protein_emb]`` -> ``[B, 1]``).
+Each target is encoded ONCE; every ligand batch runs the ligand encoder once and the head
+once over all targets (ligand embeddings repeated, target embeddings tiled), inside one
+``tf.function`` whose input signature has ``None`` batch/atom/edge dimensions, so variable
+padded shapes never retrace.
+
+Example:
+    >>> from pipelines.drugscreen.screening import AffinityModelScorer  # doctest: +SKIP
+    >>> scorer = AffinityModelScorer.from_run_dir("runs/davis", ["target.fasta"])  # doctest: +SKIP
+    >>> scorer.score(batch).shape  # doctest: +SKIP
+    (1024, 1)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from sciarch.io.molecules import GRAPH_KEYS
+from sciarch.screening.scoring import (
+    ScorerError,
+    file_sha256,
+    load_target_records,
+    truncation_notes,
+    truncation_warning,
+)
+
+from pipelines.drugscreen.model import AFFINITY_HEAD, LIGAND_ENCODER, PROTEIN_ENCODER
+
+__all__ = ["AffinityModelScorer", "load_affinity_model"]
+
+
+def _input_names(model) -> list[str] | None:
+    inp = model.input
+    if isinstance(inp, dict):
+        return list(inp.keys())
+    return None
+
+
+def load_affinity_model(path: Path):
+    """Load a drugscreen model (its classes are registered by this package's import); a model
+    that does not load so is loaded by :func:`sciarch.runner.load_run_model`, whose error
+    names the reason in one line."""
+    import keras
+
+    import sciarch.layers  # noqa: F401  (registers the layers)
+
+    try:
+        return keras.models.load_model(path, safe_mode=True, compile=False)
+    except (TypeError, ValueError):
+        from sciarch.runner import load_run_model
+
+        return load_run_model(path.parent)
+
+
+class AffinityModelScorer:
+    """Score ligand graph batches against fixed protein targets with a drugscreen affinity model.
+
+    Args:
+        model: the Keras affinity model (with the sub-models :data:`~pipelines.drugscreen.model.SUB_MODELS`).
+        targets: ``[(name, sequence), ...]``.
+        max_protein_length: token length the model was trained with.
+        model_sha256: checksum of the model file (for the summary and resume checks).
+    """
+
+    def __init__(
+        self,
+        model,
+        targets: Sequence[tuple[str, str]],
+        max_protein_length: int,
+        model_sha256: str = "",
+        sources: dict[str, str] | None = None,
+    ):
+        import sys
+
+        import tensorflow as tf
+
+        from sciarch.io.sequences import tokenize_protein
+
+        if not targets:
+            raise ScorerError("at least one target is needed")
+        try:
+            self.ligand_encoder = model.get_layer(LIGAND_ENCODER)
+            self.protein_encoder = model.get_layer(PROTEIN_ENCODER)
+            self.affinity_head = model.get_layer(AFFINITY_HEAD)
+        except ValueError as exc:
+            raise ScorerError(
+                f"the model has no sub-model named in ({exc}); a screening model needs "
+                f"'{LIGAND_ENCODER}', '{PROTEIN_ENCODER}' and '{AFFINITY_HEAD}'"
+            ) from None
+        self.target_names = [n for n, _ in targets]
+        #: targets cut to the model's length (also in summary.json); each warned about on stderr
+        self.truncated_targets = truncation_notes(targets, max_protein_length, sources)
+        for note in self.truncated_targets:
+            print(truncation_warning(note), file=sys.stderr, flush=True)
+        tokens = np.stack([tokenize_protein(s, max_protein_length, name=n) for n, s in targets])
+        prot_in = _input_names(self.protein_encoder)
+        feed = {prot_in[0]: tokens} if prot_in else tokens
+        self.target_embeddings = tf.constant(
+            np.asarray(self.protein_encoder(feed, training=False), dtype=np.float32)
+        )  # [T, Dp], computed once
+        self._lig_inputs = _input_names(self.ligand_encoder) or list(GRAPH_KEYS)
+        self.fingerprint = {
+            "sha256": model_sha256,
+            "targets": {n: hashlib.sha256(s.encode()).hexdigest()[:16] for n, s in targets},
+            "max_protein_length": int(max_protein_length),
+        }
+        spec = {
+            "atom_features": tf.TensorSpec([None, None, None], tf.uint8),
+            "atom_mask": tf.TensorSpec([None, None], tf.uint8),
+            "edge_index": tf.TensorSpec([None, None, 2], tf.int32),
+            "bond_features": tf.TensorSpec([None, None, None], tf.uint8),
+            "bond_mask": tf.TensorSpec([None, None], tf.uint8),
+        }
+        self._fn_compact = tf.function(self._score_graph, input_signature=[spec], reduce_retracing=True)
+        spec_f = {k: tf.TensorSpec(s.shape, tf.int32 if k == "edge_index" else tf.float32) for k, s in spec.items()}
+        self._fn_float = tf.function(self._score_graph, input_signature=[spec_f], reduce_retracing=True)
+
+    def _score_graph(self, batch):
+        import tensorflow as tf
+
+        x = {k: tf.cast(batch[k], tf.int32 if k == "edge_index" else tf.float32) for k in self._lig_inputs}
+        lig = self.ligand_encoder(x, training=False)  # [B, D]
+        t = tf.shape(self.target_embeddings)[0]
+        b = tf.shape(lig)[0]
+        lig_rep = tf.repeat(lig, t, axis=0)  # [B*T, D]: molecule-major
+        prot = tf.tile(self.target_embeddings, [b, 1])  # [B*T, Dp]
+        out = self.affinity_head([lig_rep, prot], training=False)
+        return tf.reshape(tf.cast(out, tf.float32), [b, t])
+
+    def score(self, arrays: dict) -> np.ndarray:
+        """Scores ``[B, T]`` (float32) for one padded graph batch (uint8 transport or float32)."""
+        batch = {k: arrays[k] for k in GRAPH_KEYS}
+        compact = batch["atom_features"].dtype == np.uint8
+        if compact:
+            batch = {k: (v if k == "edge_index" else v.astype(np.uint8, copy=False)) for k, v in batch.items()}
+            return self._fn_compact(batch).numpy()
+        return self._fn_float(batch).numpy()
+
+    @classmethod
+    def from_run_dir(cls, run_dir: str | os.PathLike, target_fastas: Sequence[str | os.PathLike]) -> "AffinityModelScorer":
+        """Load ``<run>/model.keras`` and ``<run>/config.yaml`` (validated; ``data.max_protein_length``
+        tokenises the targets) and encode the targets.
+
+        Raises:
+            ScorerError: no run directory, no model, bad targets, a model that cannot be loaded.
+            ConfigError: ``config.yaml`` missing or not a valid drugscreen config.
+        """
+        from sciarch.config import load_config
+
+        run_dir = Path(run_dir)
+        model_path = run_dir / "model.keras"
+        if not run_dir.is_dir():
+            raise ScorerError(f"{run_dir}: model run directory not found")
+        if not model_path.is_file():
+            raise ScorerError(f"{model_path}: no trained model in this run directory")
+        max_len = load_config(run_dir / "config.yaml", pipeline="drugscreen").data.max_protein_length
+        records = load_target_records(target_fastas)
+        try:
+            model = load_affinity_model(model_path)
+        except Exception as exc:
+            raise ScorerError(f"{model_path}: cannot load the model: {type(exc).__name__}: {exc}") from None
+        return cls(
+            model, [(n, s) for n, s, _ in records], int(max_len), file_sha256(model_path), {n: p for n, _, p in records}
+        )

@@ -1,0 +1,277 @@
+"""Launch the Beam screen: launcher-side checks, the pipeline graph, the run and ``summary.json``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+
+from sciarch.screening.beam.handler import ScreenModelHandler
+from sciarch.screening.beam.transforms import (
+    LINE_MASK,
+    METRICS_NAMESPACE,
+    SHARD_SHIFT,
+    Featurize,
+    ReadChunks,
+    ToRows,
+    TopNCombineFn,
+    is_remote,
+    scores_schema,
+)
+from sciarch.screening.options import ScreenError, ScreenOptions
+from sciarch.screening.outputs import REJECTED_HEADER, hits_csv_text
+from sciarch.screening.ranking import Hit
+from sciarch.screening.readers import LibraryReadError, LibrarySpec, detect_format
+from sciarch.screening.scoring import ScorerError, custom_scorer, file_sha256, load_targets
+
+__all__ = ["BeamJob", "build_pipeline", "expand_library", "prepare", "run_beam_screen"]
+
+
+@dataclass
+class BeamJob:
+    """What the Beam screen needs besides the :class:`~sciarch.screening.options.ScreenOptions`.
+
+    Args:
+        targets: protein FASTA files (read on the launching machine; the sequences travel with the job).
+        model: run directory of the trained model (local or a Beam filesystem URI).
+        scorer: optional ``'package.module:factory'`` custom scorer (as ``sciarch screen --scorer``).
+        runner: Beam runner name (``DirectRunner``, ``DataflowRunner``, ``FlinkRunner``, ...); a
+            ``--runner=...`` in ``beam_options`` wins.
+        beam_options: extra Beam pipeline options (``["--project=p", "--region=r", ...]``).
+        score_shards: number of scores/rejected output files (0 = let the runner decide).
+    """
+
+    targets: Sequence[str]
+    model: Optional[str] = None
+    scorer: Optional[str] = None
+    runner: str = "DirectRunner"
+    beam_options: Sequence[str] = field(default_factory=tuple)
+    score_shards: int = 0
+
+
+def expand_library(patterns: Sequence[str]) -> list[str]:
+    """Sorted, de-duplicated shard paths of file names / globs (any Beam filesystem)."""
+    paths: list[str] = []
+    for pat in patterns:
+        pat = str(pat)
+        if not is_remote(pat) and not any(c in pat for c in "*?["):
+            if not Path(pat).is_file():
+                raise LibraryReadError(f"{pat}: library file not found")
+            paths.append(pat)
+            continue
+        found = [m.path for r in FileSystems.match([pat]) for m in r.metadata_list]
+        if not found:
+            raise LibraryReadError(f"{pat}: no library file matches this pattern")
+        paths.extend(found)
+    return sorted(dict.fromkeys(paths))
+
+
+def prepare(opts: ScreenOptions, job: BeamJob) -> dict:
+    """Launcher-side checks and everything the pipeline needs (fails early with clear messages).
+
+    Raises:
+        ScreenError: options the Beam screen does not have (``resume``, ``dedup``), ``top_n`` < 1,
+            neither a model nor a custom scorer, a ``rank_by`` that names no target.
+        LibraryReadError / ScorerError: a missing library, bad targets, no ``model.keras``.
+    """
+    if opts.resume or opts.dedup:
+        raise ScreenError("--resume and --dedup are not available with --runner beam")
+    if opts.top_n < 1:
+        raise ScreenError("top N must be >= 1")
+    if job.model is None and job.scorer is None:
+        raise ScreenError("--model RUN_DIR is required (or a custom --scorer)")
+    shards = expand_library(opts.libraries)
+    names = [os.path.basename(p.rstrip("/")) for p in shards]
+    if len(set(names)) != len(names):
+        names = shards  # equal base names in different folders: use full paths
+    targets = load_targets(job.targets)  # ScorerError names the file
+    target_names = [n for n, _ in targets]  # what a run's scorer names them
+    if job.scorer is not None:  # a custom scorer names its own targets: ask it once here
+        model = None if job.model is None else Path(job.model)
+        target_names = list(custom_scorer(job.scorer, model, [Path(t) for t in job.targets]).target_names)
+    rank_by = opts.resolve_rank_by(target_names)
+    if job.model is not None and not is_remote(job.model) and job.scorer is None:
+        if not (Path(job.model) / "model.keras").is_file():
+            raise ScorerError(f"{Path(job.model) / 'model.keras'}: no trained model in this run directory")
+    options = {}
+    for i, p in enumerate(shards):
+        if is_remote(p):  # layout from the file name; CSV columns are resolved on the worker
+            kind, _ = detect_format(p)
+            if kind == "csv":
+                raise LibraryReadError(f"{p}: remote CSV shards are not supported yet (use .smi / .sdf shards)")
+            spec = LibrarySpec(p, kind)
+        else:
+            spec = opts.library_spec(p)
+        options[i] = opts.featurize_options(spec, dedup=False)
+    return {
+        "shards": shards,
+        "shard_names": names,
+        "target_names": target_names,
+        "score_columns": [f"score_{n}" for n in target_names],
+        "rank_by": rank_by,
+        "options": options,
+        "fasta_texts": [(t, Path(t).read_text()) for t in job.targets],
+    }
+
+
+def hits_text(hits: list[Hit], shard_names: list[str], score_columns: list[str]) -> str:
+    """hits.csv: the local format (``hits_csv_text``); with several shards a ``shard`` column after ``line``."""
+    local = [Hit(h.key, h.line & LINE_MASK, h.id, h.smiles, h.scores) for h in hits]
+    text = hits_csv_text(local, score_columns)
+    if len(shard_names) == 1:
+        return text
+    rows = list(csv.reader(io.StringIO(text)))
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(rows[0][:4] + ["shard"] + rows[0][4:])
+    for h, row in zip(hits, rows[1:]):
+        w.writerow(row[:4] + [shard_names[h.line >> SHARD_SHIFT]] + row[4:])
+    return buf.getvalue()
+
+
+def _write_text(path: str, text: str) -> None:
+    with FileSystems.create(path) as fh:
+        fh.write(text.encode())
+
+
+def build_pipeline(p, opts: ScreenOptions, job: BeamJob, prep: dict) -> None:
+    """Add the screen's transforms to pipeline ``p`` (see :mod:`sciarch.screening.beam`)."""
+    out = opts.out
+    multi = len(prep["shards"]) > 1
+    shard_names = prep["shard_names"]
+
+    read = (
+        p
+        | "Shards" >> beam.Create(list(enumerate(prep["shards"])))
+        | "ReadChunks" >> beam.ParDo(ReadChunks(opts)).with_outputs("errors", main="chunks")
+    )
+    feats = (
+        read.chunks
+        | "Spread" >> beam.Reshuffle()
+        | "Featurize" >> beam.ParDo(Featurize(prep["options"])).with_outputs("rejects", main="mols")
+    )
+    handler = KeyedModelHandler(
+        ScreenModelHandler(job.model, prep["fasta_texts"], job.scorer, target_names=prep["target_names"])
+    )
+    scored = feats.mols | "Score" >> RunInference(handler)
+    rows = scored | "ToRows" >> beam.ParDo(ToRows(shard_names, prep["score_columns"])).with_outputs("rank", main="tables")
+    rows.tables | "WriteScores" >> beam.io.WriteToParquetBatched(
+        FileSystems.join(out, "scores", "scores"),
+        schema=scores_schema(prep["score_columns"]),
+        codec="zstd",
+        file_name_suffix=".parquet",
+        num_shards=job.score_shards,
+    )
+    header = REJECTED_HEADER.rstrip("\n")
+
+    def reject_line(item):
+        shard, r = item
+        line = r.tsv_line().rstrip("\n")
+        return f"{shard_names[shard]}\t{line}" if multi else line
+
+    (
+        feats.rejects
+        | "RejectLines" >> beam.Map(reject_line)
+        | "WriteRejected" >> beam.io.WriteToText(
+            FileSystems.join(out, "rejected", "rejected"),
+            file_name_suffix=".tsv",
+            header=("shard\t" + header) if multi else header,
+            num_shards=job.score_shards,
+        )
+    )
+    read.errors | "WriteErrors" >> beam.io.WriteToText(
+        FileSystems.join(out, "read_errors", "errors"), file_name_suffix=".tsv", header="shard\terror"
+    )
+    cols = prep["score_columns"]
+    (
+        rows.rank
+        | "TopN" >> beam.CombineGlobally(TopNCombineFn(opts.top_n, prep["rank_by"], opts.higher_is_better))
+        | "WriteHits" >> beam.Map(lambda hits: _write_text(FileSystems.join(out, "hits.csv"), hits_text(hits, shard_names, cols)))
+    )
+
+
+def _counters(result) -> dict:
+    from apache_beam.metrics.metric import MetricsFilter
+
+    out: dict[str, int] = {}
+    for c in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
+        v = c.committed if c.committed is not None else c.attempted
+        out[c.key.metric.name] = out.get(c.key.metric.name, 0) + int(v or 0)
+    return out
+
+
+def _read_errors(out: str) -> list[str]:
+    errs: list[str] = []
+    for r in FileSystems.match([FileSystems.join(out, "read_errors", "errors*")]):
+        for m in r.metadata_list:
+            with FileSystems.open(m.path, compression_type="uncompressed") as fh:
+                errs += [ln for ln in fh.read().decode().splitlines()[1:] if ln.strip()]
+    return errs
+
+
+def _summary(opts: ScreenOptions, job: BeamJob, prep: dict, runner_name: str, counts: dict, errors: list[str],
+             wall: float) -> dict:
+    reasons = {k[len("rejected_"):]: v for k, v in sorted(counts.items()) if k.startswith("rejected_")}
+    read = counts.get("read", 0)
+    model_sha = None
+    if job.model is not None and not is_remote(job.model) and (Path(job.model) / "model.keras").is_file():
+        model_sha = file_sha256(Path(job.model) / "model.keras")
+    return {
+        "status": "complete" if not errors else "incomplete",
+        "errors": errors,
+        "runner": runner_name,
+        "beam_options": list(job.beam_options),
+        "library": {"shards": prep["shards"]},
+        "model": {"run_dir": job.model, "sha256": model_sha, "scorer": job.scorer},
+        "targets": prep["target_names"],
+        "counts": {
+            "read": read,
+            "scored": counts.get("scored", 0),
+            "rejected": counts.get("rejected", 0),
+            "rejected_by_reason": reasons,
+            "chunks": counts.get("chunks", 0),
+        },
+        "top_n": opts.top_n,
+        "rank_by": opts.rank_by,
+        "higher_is_better": opts.higher_is_better,
+        "wall_time_s": round(wall, 3),
+        "molecules_per_s": round(read / wall, 1) if wall > 0 else None,
+        "outputs": {
+            "hits": "hits.csv",
+            "scores": "scores/scores-*.parquet",
+            "rejected": "rejected/rejected-*.tsv",
+            "read_errors": "read_errors/errors-*.tsv",
+        },
+    }
+
+
+def run_beam_screen(opts: ScreenOptions, job: BeamJob) -> dict:
+    """Build and run the Beam screen; wait for it; write and return ``summary.json``.
+
+    Raises:
+        ScreenError / LibraryReadError / ScorerError: bad options, library, targets or model
+        (checked on the launching machine before the job starts).
+    """
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    t0 = time.perf_counter()
+    prep = prepare(opts, job)
+    beam_opts = PipelineOptions([f"--runner={job.runner}", *job.beam_options])  # a --runner in beam_options wins
+    runner_name = beam_opts.view_as(StandardOptions).runner or job.runner
+    p = beam.Pipeline(options=beam_opts)
+    build_pipeline(p, opts, job, prep)
+    result = p.run()
+    result.wait_until_finish()
+    wall = time.perf_counter() - t0
+    summary = _summary(opts, job, prep, runner_name, _counters(result), _read_errors(opts.out), wall)
+    _write_text(FileSystems.join(opts.out, "summary.json"), json.dumps(summary, indent=2) + "\n")
+    return summary
