@@ -121,7 +121,7 @@ def main(argv=None):
         overrides = list(args.overrides) + ([f"train.epochs={epochs}"] if epochs else [])
         cfg = load_config(cfg_path, overrides, pipeline="drugscreen")
         stage(f"({i}/{len(datasets) + 1}) {name}: training {cfg.train.epochs} epochs ({cfg_path})", t0)
-        run = run_pipeline(cfg, out=Path(args.run_root) / name)
+        run = run_pipeline(cfg, out=Path(args.run_root) / name, overwrite=True)  # a benchmark retrains
         metrics = json.loads(run.metrics_path.read_text())
         model = load_run_model(run.dir)
         keras.utils.set_random_seed(cfg.seed)
