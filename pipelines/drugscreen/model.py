@@ -39,13 +39,10 @@ Example:
 
 from __future__ import annotations
 
-from typing import Literal
-
 import keras
 from keras import ops
-from pydantic import Field
 
-from sciarch.config import Section
+from pipelines.drugscreen.config import DrugScreenModelConfig  # noqa: F401  (the model section, TF-free)
 from sciarch.io.molecules import ATOM_FEATURE_DIM, BOND_FEATURE_DIM, GRAPH_KEYS
 from sciarch.io.sequences import VOCAB_SIZE
 from sciarch.layers import (
@@ -62,33 +59,6 @@ LIGAND_ENCODER = "ligand_encoder"
 PROTEIN_ENCODER = "protein_encoder"
 AFFINITY_HEAD = "affinity_head"
 SUB_MODELS = (LIGAND_ENCODER, PROTEIN_ENCODER, AFFINITY_HEAD)
-
-
-class DrugScreenModelConfig(Section):
-    """Model section of the drugscreen config."""
-
-    gnn: Literal["gin", "ecc"] = Field("gin", description="GINConv or EdgeConditionedConv (bond-aware) layers")
-    gnn_depth: int = Field(3, ge=1)
-    gnn_units: int = Field(128, ge=1)
-    readout: list[Literal["sum", "mean", "max", "attention"]] = Field(default_factory=lambda: ["mean", "max"])
-    ligand_embedding: int = Field(128, ge=1)
-    protein_encoder: Literal["cnn", "dilated"] = "cnn"
-    protein_embedding_dim: int = Field(32, ge=1, description="token embedding width")
-    protein_stem_stride: int = Field(1, ge=1, description="stride of the first convolution (downsampling)")
-    protein_filters: list[int] = Field(default_factory=lambda: [32, 64, 96], description="cnn: filters per conv")
-    protein_kernel: int = Field(8, ge=1)
-    protein_layers: int = Field(4, ge=1, description="dilated: residual blocks in the stack")
-    protein_embedding: int = Field(128, ge=1)
-    protein_token_norm: bool = Field(
-        False, description="LayerNorm on the token embeddings (gives distinct proteins distinct embeddings from the start)"
-    )
-    fusion: Literal["concat", "concat_product"] = "concat"
-    head_units: list[int] = Field(default_factory=lambda: [512, 256])
-    head_activation: str = Field("relu", description="activation of the head's hidden layers")
-    head_norm: bool = Field(False, description="LayerNorm on the fused embedding (keeps the head's units alive)")
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    unique_proteins: bool = Field(True, description="encode each distinct protein of a batch once")
-    unique_ligands: bool = Field(True, description="encode each distinct ligand of a batch once")
 
 
 # ----------------------------------------------------------------------------- helper layer

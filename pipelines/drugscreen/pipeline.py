@@ -30,7 +30,7 @@ from sciarch.pipeline import Pipeline, register_pipeline
 
 from pipelines.drugscreen.data import DATA_ROOT, TARGET_COLUMNS, DTAData, Pairs, batch_order, make_dataset
 from pipelines.drugscreen.metrics import regression_metrics
-from pipelines.drugscreen.model import DrugScreenModelConfig, build_affinity_model
+from pipelines.drugscreen.config import DrugScreenModelConfig
 
 
 class DrugScreenDataConfig(Section):
@@ -126,6 +126,8 @@ class DrugScreenPipeline(Pipeline):
     # ------------------------------------------------------------------ model
     def build_model(self):
         y = self.data.pairs.y[self.split_index("train")]
+        from pipelines.drugscreen.model import build_affinity_model
+
         return build_affinity_model(self.config.model, output_bias=float(np.mean(y)) if y.size else 0.0)
 
     def build_metrics(self):

@@ -62,9 +62,10 @@ def test_typo_key_is_one_line_before_tensorflow(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_load_config_does_not_import_tensorflow():
+@pytest.mark.parametrize("name, path", [("genomics", GENOMICS_QUICK), ("drugscreen", DAVIS_QUICK)])
+def test_load_config_does_not_import_tensorflow(name, path):
     code = ("import sys\nfrom sciarch.config import load_config\n"
-            f"load_config({str(GENOMICS_QUICK)!r}, pipeline='genomics')\n"
+            f"load_config({str(path)!r}, pipeline={name!r})\n"
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
