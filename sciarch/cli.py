@@ -83,6 +83,17 @@ def run_cmd(
         cfg = load_config(config, set_, pipeline=pipeline)
     except ConfigError as exc:
         _fail(str(exc))
+    if out is not None and not overwrite and "TF_CONFIG" not in os.environ:
+        # refuse a finished or foreign --out before TensorFlow is imported (multi-worker runs
+        # keep one directory per worker and are checked by the runner)
+        from sciarch.config import dump_config
+        from sciarch.runs import Run, config_hash
+
+        text = dump_config(cfg)
+        try:
+            Run.check_reuse(out, text, config_hash(text))
+        except ConfigError as exc:
+            _fail(str(exc))
     from sciarch.runner import run_pipeline
 
     try:

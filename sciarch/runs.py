@@ -121,23 +121,10 @@ class Run:
         d = Path(directory)
         run = cls(d)
         if run.info_path.exists():
-            try:
-                old = json.loads(run.info_path.read_text())
-            except json.JSONDecodeError:
-                old = {}
             if overwrite:
                 clear_run_dir(d)
-            elif old.get("config_hash") not in (None, config_hash):
-                diff = config_diff(d / "config.yaml", config_text)
-                raise ConfigError(
-                    f"{d}: holds a run of a different configuration ({diff}); use --overwrite to replace it, "
-                    "or choose another --out"
-                )
-            elif old.get("status") == "finished":
-                raise FinishedRunError(f"{d}: finished run ({run.finished_what(old)}); use --overwrite to "
-                                       "retrain from scratch", d)
             else:
-                run.info = old
+                run.info = cls.check_reuse(d, config_text, config_hash)
         d.mkdir(parents=True, exist_ok=True)
         if run.info:
             run.info["resumed"] = run.info.get("resumed", 0) + (1 if run.info.get("status") == "running" else 0)
@@ -149,6 +136,33 @@ class Run:
         (d / "config.yaml").write_text(config_text)
         run.save_info()
         return run
+
+    @classmethod
+    def check_reuse(cls, directory: str | Path, config_text: str, config_hash: str) -> dict:
+        """The ``run.json`` of an unfinished run of this config in ``directory`` (``{}`` if none).
+
+        Touches nothing. Raises :class:`sciarch.config.ConfigError` (one line) when the directory
+        holds a run of another configuration, and :class:`FinishedRunError` when it holds a
+        finished run of this one. TensorFlow-free, so the CLI refuses before importing it.
+        """
+        d = Path(directory)
+        run = cls(d)
+        if not run.info_path.exists():
+            return {}
+        try:
+            old = json.loads(run.info_path.read_text())
+        except json.JSONDecodeError:
+            old = {}
+        if old.get("config_hash") not in (None, config_hash):
+            diff = config_diff(d / "config.yaml", config_text)
+            raise ConfigError(
+                f"{d}: holds a run of a different configuration ({diff}); use --overwrite to replace it, "
+                "or choose another --out"
+            )
+        if old.get("status") == "finished":
+            raise FinishedRunError(f"{d}: finished run ({run.finished_what(old)}); use --overwrite to "
+                                   "retrain from scratch", d)
+        return old
 
     def finished_what(self, info: dict | None = None) -> str:
         """``metrics.json from <date>`` (or the finish time in run.json) for messages."""

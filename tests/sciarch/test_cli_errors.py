@@ -266,3 +266,24 @@ def test_help_has_no_eaten_placeholders(helps, verb):
     for artefact in ("//", "/.", "_.", "(default )", "(default: )", "<>"):
         hits = [ln for ln in text.splitlines() if artefact in ln and "http" not in ln and "--" + artefact not in ln]
         assert not hits, (verb, artefact, hits)
+
+
+def test_finished_out_is_refused_before_tensorflow(tmp_path):
+    from sciarch.config import dump_config, load_config
+    from sciarch.runs import config_hash
+
+    text = dump_config(load_config(GENOMICS_QUICK, pipeline="genomics"))
+    run = tmp_path / "done"
+    run.mkdir()
+    (run / "config.yaml").write_text(text)
+    (run / "metrics.json").write_text("{}\n")
+    (run / "run.json").write_text(json.dumps({"status": "finished", "config_hash": config_hash(text)}))
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    res = sciarch("run", "genomics", "-c", GENOMICS_QUICK, "--out", run)
+    line = one_error_line(res)
+    assert line.startswith(f"error: {run}: finished run (metrics.json from ") and "--overwrite" in line
+    assert res.stdout.strip().endswith("TF-NOT-IMPORTED")
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # nothing touched
+    res = sciarch("run", "genomics", "-c", GENOMICS_QUICK, "--set", "seed=3", "--out", run)
+    assert "holds a run of a different configuration (seed: 0 -> 3)" in one_error_line(res)
+    assert res.stdout.strip().endswith("TF-NOT-IMPORTED")
