@@ -123,32 +123,24 @@ def evaluate_cmd(
     * `sciarch evaluate runs/genomics/20261121-120000`
     * `sciarch evaluate runs/genomics/20261121-120000 --data my_windows.fa.gz`
     """
-    from sciarch.config import read_yaml, validate
-    from sciarch.registry import load_pipeline_class
+    from sciarch.runs import open_run
 
-    if not (run_dir / "config.yaml").is_file():
-        _fail(f"{run_dir}: not a run directory (no config.yaml)")
     try:
-        raw = read_yaml(run_dir / "config.yaml")
-        name = raw.get("pipeline", "")
-        if not isinstance(name, str):
-            raise ConfigError(f"{run_dir / 'config.yaml'}: key 'pipeline': expected a pipeline name")
-        cls = load_pipeline_class(name)
-        cfg = validate(raw, cls.config_cls, str(run_dir / "config.yaml"))
+        opened = open_run(run_dir)
     except ConfigError as exc:
         _fail(str(exc))
+    cls = opened.pipeline_cls
     if data is None and split not in cls.splits:
         _fail(f"--split {split!r}: pipeline '{cls.name}' knows {', '.join(cls.splits)}")
     if data is not None and not data.exists():
         _fail(f"--data {data}: no such file or folder")
-    from sciarch.runner import load_run_model  # imports TensorFlow: after the checks above
     from sciarch.runs import write_json_atomic
 
     try:
-        model = load_run_model(run_dir)
+        model = opened.load_model()  # imports TensorFlow: after the checks above
     except (ConfigError, FileNotFoundError) as exc:
         _fail(str(exc))
-    pipeline = cls(cfg, run_dir)
+    pipeline = opened.pipeline()
     try:
         metrics = pipeline.evaluate(model, split, data_path=str(data) if data is not None else None)
     except (ConfigError, ValueError) as exc:

@@ -135,6 +135,16 @@ class Pipeline:
                 return f
         return next((f for f in files if "quick" in f.stem), None)
 
+    #: modules whose import registers the Keras classes of the pipeline's saved models (imported
+    #: before a run's ``model.keras`` is loaded; a package that imports them itself needs none)
+    model_modules: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def register_model_classes(cls) -> None:
+        """Import :attr:`model_modules` so that ``keras.models.load_model`` finds the classes."""
+        for module in cls.model_modules:
+            importlib.import_module(module)
+
     #: module holding the pipeline's extra verbs as a ``typer.Typer`` named ``app``, e.g.
     #: ``"pipelines.genomics.cli"`` (imported by name, so the verbs may import the pipeline)
     cli_module: ClassVar[str | None] = None

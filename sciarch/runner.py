@@ -40,6 +40,7 @@ from sciarch.distribute import distribute_inputs, make_strategy, worker_info
 from sciarch.epochs import EpochCounter
 from sciarch.losses import with_loss
 from sciarch.pipeline import Pipeline, get_pipeline_class
+from sciarch.model_io import MissingModelError, ModelLoadError, load_run_model  # noqa: F401  (re-exported)
 from sciarch.runs import Run, config_hash, write_json_atomic
 from sciarch.viz import plot_training_curves
 
@@ -284,7 +285,7 @@ def run_pipeline(cfg: PipelineConfig, out: str | Path | None = None, runs_root: 
     skip_training = winfo.num_workers == 1 and run.stage_done("exported") and run.model_path.is_file()
 
     if skip_training:
-        model = load_run_model(run.dir)
+        model = load_run_model(run.dir, cls)
         print(f"{run.dir}: training and export already done; evaluating the saved model.keras", file=sys.stderr)
     else:
         model = _train(run, pipeline, strategy, winfo, t0)
@@ -466,81 +467,3 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4f}"
     return str(v)
-
-
-class ModelLoadError(ConfigError):
-    """``model.keras`` cannot be loaded; the message is one line with the file and the reason."""
-
-
-class MissingModelError(ModelLoadError, FileNotFoundError):
-    """The run directory has no ``model.keras``."""
-
-
-def _first_sentence(text: str, limit: int = 160) -> str:
-    line = " ".join(str(text).split())
-    cut = line.find(". ")
-    line = line[: cut + 1] if 0 < cut < limit else line
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-def _check_keras_archive(path: Path) -> None:
-    """Refuse a file that is not a complete ``.keras`` zip with a readable ``config.json``."""
-    import json
-    import zipfile
-
-    bad = f"{path}: not a valid .keras archive"
-    try:
-        with zipfile.ZipFile(path) as zf:
-            damaged = zf.testzip()  # reads every member and checks its CRC
-            if damaged is not None:
-                raise ModelLoadError(f"{bad} (member '{damaged}' is corrupt)")
-            if "config.json" not in zf.namelist():
-                raise ModelLoadError(f"{bad} (no config.json in the zip)")
-            config = json.loads(zf.read("config.json"))
-    except zipfile.BadZipFile:
-        raise ModelLoadError(f"{bad} (truncated or corrupt zip)") from None
-    except (OSError, EOFError, RuntimeError, NotImplementedError, ValueError, zipfile.LargeZipFile) as exc:
-        if isinstance(exc, ModelLoadError):
-            raise
-        raise ModelLoadError(f"{bad} ({_first_sentence(exc)})") from None
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ModelLoadError(f"{bad} (config.json does not describe a Keras object)")
-
-
-def _explain_load_error(path: Path, exc: BaseException) -> str:
-    chain, e = [], exc
-    while e is not None and len(chain) < 8:
-        chain.append(str(e))
-        e = e.__cause__ or e.__context__
-    for msg in chain:
-        if "safe_mode" in msg or "arbitrary code execution" in msg:
-            what = "a Python lambda" if "lambda" in msg.lower() else "unsafe serialised code"
-            return f"{path}: refused by safe_mode: the model contains {what} ({_first_sentence(msg)})"
-    for msg in reversed(chain):  # the innermost error names the class
-        if msg.startswith(("Could not locate", "Unknown layer", "Unknown object")):
-            return (f"{path}: the model uses a class that is not a registered sciarch/Keras class "
-                    f"({_first_sentence(msg)})")
-    return f"{path}: cannot load the model ({type(exc).__name__}: {_first_sentence(chain[-1] if chain else exc)})"
-
-
-def load_run_model(run_dir: str | Path) -> keras.Model:
-    """Load ``<run>/model.keras`` with every sciarch and pipeline class registered, in safe mode.
-
-    Raises:
-        MissingModelError: no ``model.keras`` (also a ``FileNotFoundError``).
-        ModelLoadError: a truncated/corrupt archive, a model refused by ``safe_mode``
-            (Python lambdas), or classes that are not registered -- one line each; no code
-            from the file runs.
-    """
-    import sciarch.layers  # noqa: F401  (register layers)
-    from sciarch.pipeline import discover
-
-    discover()
-    path = Path(run_dir) / "model.keras"
-    if not path.is_file():
-        raise MissingModelError(f"{path}: no trained model in this run directory")
-    _check_keras_archive(path)
-    try:
-        return keras.models.load_model(path, safe_mode=True, compile=False)
-    except Exception as exc:  # noqa: BLE001 - any failure of a loaded file is reported as one line
-        raise ModelLoadError(_explain_load_error(path, exc)) from None

@@ -259,6 +259,72 @@ class Run:
         write_json_atomic(self.metrics_path, metrics)
 
 
+@dataclass
+class OpenedRun:
+    """A trained run directory opened for a verb: validated config, pipeline class, model on demand.
+
+    Attributes:
+        dir: the run directory.
+        config: ``config.yaml`` validated with its pipeline's schema.
+        pipeline_cls: the pipeline class named in ``config.yaml``.
+    """
+
+    dir: Path
+    config: object
+    pipeline_cls: type
+
+    def pipeline(self):
+        """A pipeline instance for this run (``cls(config, run_dir)``)."""
+        return self.pipeline_cls(self.config, self.dir)
+
+    def load_model(self):
+        """``model.keras`` with safe_mode (imports TensorFlow); one-line ``ConfigError`` when it is
+        missing, truncated, corrupt or refused (see :func:`sciarch.model_io.load_run_model`)."""
+        from sciarch.model_io import load_run_model
+
+        return load_run_model(self.dir, self.pipeline_cls)
+
+
+def open_run(run_dir: str | Path, pipeline: str | None = None) -> OpenedRun:
+    """Open a run directory made by ``sciarch run`` -- the one way every verb does it.
+
+    Reads ``RUN/config.yaml``, imports only the pipeline it names and validates the config
+    with that pipeline's schema. TensorFlow is not imported (the model loads on
+    :meth:`OpenedRun.load_model`).
+
+    Args:
+        run_dir: the run directory.
+        pipeline: the pipeline the verb expects (e.g. ``"drugscreen"`` for ``alascan``), or None.
+
+    Raises:
+        ConfigError: no such directory, no ``config.yaml``, an invalid one, or a run of
+            another pipeline than ``pipeline`` (one line naming the directory).
+
+    Example:
+        >>> from sciarch.runs import open_run
+        >>> run = open_run("runs/demo/genomics")  # doctest: +SKIP
+        >>> run.pipeline_cls.name, run.config.train.epochs  # doctest: +SKIP
+        ('genomics', 3)
+    """
+    from sciarch.config import read_yaml, validate
+    from sciarch.registry import load_pipeline_class
+
+    d = Path(run_dir)
+    cfg_path = d / "config.yaml"
+    if not d.is_dir():
+        raise ConfigError(f"{d}: no such run directory")
+    if not cfg_path.is_file():
+        raise ConfigError(f"{d}: not a run directory (no config.yaml)")
+    raw = read_yaml(cfg_path)
+    name = raw.get("pipeline")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{cfg_path}: key 'pipeline': expected a pipeline name, got {name!r:.60}")
+    if pipeline is not None and name != pipeline:
+        raise ConfigError(f"{d}: a '{name}' run, not a '{pipeline}' run")
+    cls = load_pipeline_class(name)
+    return OpenedRun(d, validate(raw, cls.config_cls, str(cfg_path)), cls)
+
+
 def clear_run_dir(d: Path) -> None:
     """Delete the files a run writes into ``d`` (nothing else: ``--out`` may hold other files)."""
     d = Path(d)

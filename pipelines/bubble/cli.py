@@ -26,27 +26,21 @@ def detect(
     FOLDER_IMAGE outputs (the parent folder's name first).
     """
     from sciarch.config import ConfigError
+    from sciarch.runs import open_run
 
     from pipelines.bubble.inference import check_images, check_scale
 
     try:
         check_scale(scale, score)
         check_images(image)
-        tile = _training_frame_size(model)
+        opened = open_run(model, pipeline="bubble")
     except ConfigError as exc:
         _fail(str(exc))
-    from sciarch.runner import load_run_model
-
+    tile = tuple(int(v) for v in opened.config.data.image_size)  # the training frame: the tile size
     from pipelines.bubble.pipeline import detect_files
 
     try:
-        net = load_run_model(model)
-    except (FileNotFoundError, ValueError, OSError) as exc:
-        _fail(f"{model}: cannot load the model ({' '.join(str(exc).split())})")
-    if tile is None:
-        shape = (getattr(net, "get_build_config", lambda: None)() or {}).get("input_shape")
-        tile = tuple(int(v) for v in shape[1:3]) if shape and None not in shape[1:3] else None
-    try:
+        net = opened.load_model()
         pngs, jsons = detect_files(net, image, out or Path(model) / "detect", scale=scale, score_threshold=score,
                                    tile_size=tile, progress=True)
     except ConfigError as exc:
@@ -58,27 +52,6 @@ def detect(
 def _fail(msg: str, code: int = 2):
     typer.echo(f"error: {msg}", err=True)
     raise typer.Exit(code)
-
-
-def _training_frame_size(run: Path) -> tuple[int, int] | None:
-    """``data.image_size`` of the run's config.yaml (the tile size of large images); None without one."""
-    from sciarch.config import read_yaml, validate
-
-    from pipelines.bubble.pipeline import BubbleConfig
-
-    cfg_path = Path(run) / "config.yaml"
-    if not Path(run).is_dir():
-        raise _config_error(f"--model {run}: no such run directory")
-    if not cfg_path.is_file():
-        return None
-    cfg = validate(read_yaml(cfg_path), BubbleConfig, str(cfg_path))
-    return tuple(int(v) for v in cfg.data.image_size)
-
-
-def _config_error(msg: str):
-    from sciarch.config import ConfigError
-
-    return ConfigError(msg)
 
 
 @app.command("simulate")

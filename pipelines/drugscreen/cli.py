@@ -20,17 +20,10 @@ app = typer.Typer(no_args_is_help=True, help="drug-target affinity: alanine scan
 
 
 def _load_run(run_dir: Path):
-    from sciarch.config import ConfigError, read_yaml, validate
-    from sciarch.runner import load_run_model
+    from sciarch.runs import open_run
 
-    from pipelines.drugscreen.pipeline import DrugScreenConfig
-
-    if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"{run_dir}: not a run directory (no config.yaml)")
-    cfg = validate(read_yaml(run_dir / "config.yaml"), DrugScreenConfig, str(run_dir / "config.yaml"))
-    if not (run_dir / "model.keras").is_file():
-        raise ConfigError(f"{run_dir}: no model.keras (did the run finish?)")
-    return cfg, load_run_model(run_dir)
+    opened = open_run(run_dir, pipeline="drugscreen")
+    return opened.config, opened.load_model()
 
 
 @app.command("alascan")

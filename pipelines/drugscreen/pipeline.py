@@ -250,6 +250,7 @@ class DrugScreenPipeline(Pipeline):
 
     # ------------------------------------------------------------------ extra verbs
     cli_module = "pipelines.drugscreen.cli"
+    model_modules = ("pipelines.drugscreen.model",)  # the model module is imported lazily elsewhere
 
     # ------------------------------------------------------------------ screening
     @classmethod

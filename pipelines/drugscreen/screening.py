@@ -40,7 +40,7 @@ from sciarch.screening.scoring import (
 
 from pipelines.drugscreen.model import AFFINITY_HEAD, LIGAND_ENCODER, PROTEIN_ENCODER
 
-__all__ = ["AffinityModelScorer", "load_affinity_model"]
+__all__ = ["AffinityModelScorer"]
 
 
 def _input_names(model) -> list[str] | None:
@@ -48,22 +48,6 @@ def _input_names(model) -> list[str] | None:
     if isinstance(inp, dict):
         return list(inp.keys())
     return None
-
-
-def load_affinity_model(path: Path):
-    """Load a drugscreen model (its classes are registered by this package's import); a model
-    that does not load so is loaded by :func:`sciarch.runner.load_run_model`, whose error
-    names the reason in one line."""
-    import keras
-
-    import sciarch.layers  # noqa: F401  (registers the layers)
-
-    try:
-        return keras.models.load_model(path, safe_mode=True, compile=False)
-    except (TypeError, ValueError):
-        from sciarch.runner import load_run_model
-
-        return load_run_model(path.parent)
 
 
 class AffinityModelScorer:
@@ -159,7 +143,8 @@ class AffinityModelScorer:
             ScorerError: no run directory, no model, bad targets, a model that cannot be loaded.
             ConfigError: ``config.yaml`` missing or not a valid drugscreen config.
         """
-        from sciarch.config import load_config
+        from sciarch.config import ConfigError
+        from sciarch.runs import open_run
 
         run_dir = Path(run_dir)
         model_path = run_dir / "model.keras"
@@ -167,12 +152,13 @@ class AffinityModelScorer:
             raise ScorerError(f"{run_dir}: model run directory not found")
         if not model_path.is_file():
             raise ScorerError(f"{model_path}: no trained model in this run directory")
-        max_len = load_config(run_dir / "config.yaml", pipeline="drugscreen").data.max_protein_length
+        opened = open_run(run_dir, pipeline="drugscreen")
+        max_len = opened.config.data.max_protein_length
         records = load_target_records(target_fastas)
         try:
-            model = load_affinity_model(model_path)
-        except Exception as exc:
-            raise ScorerError(f"{model_path}: cannot load the model: {type(exc).__name__}: {exc}") from None
+            model = opened.load_model()
+        except ConfigError as exc:  # one line naming the file and the reason
+            raise ScorerError(str(exc)) from None
         return cls(
             model, [(n, s) for n, s, _ in records], int(max_len), file_sha256(model_path), {n: p for n, _, p in records}
         )

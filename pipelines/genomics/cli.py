@@ -28,16 +28,10 @@ app = typer.Typer(help="Splice-site prediction verbs.", no_args_is_help=True, ad
 
 
 def _load(run_dir: Path):
-    from sciarch.config import load_config
-    from sciarch.runner import load_run_model
+    from sciarch.runs import open_run
 
-    from pipelines.genomics.pipeline import GenomicsPipeline
-
-    cfg_path = Path(run_dir) / "config.yaml"
-    if not cfg_path.is_file():
-        raise typer.BadParameter(f"{cfg_path}: not a run directory (config.yaml missing)")
-    cfg = load_config(cfg_path, pipeline="genomics")
-    return GenomicsPipeline(cfg, run_dir), load_run_model(run_dir)
+    opened = open_run(run_dir, pipeline="genomics")
+    return opened.pipeline(), opened.load_model()
 
 
 def score_record(pipe, model, seq: str, strand: str) -> np.ndarray:

@@ -170,19 +170,14 @@ def model_scorer(run_dir: str | os.PathLike, targets: Sequence[str | os.PathLike
         ConfigError: no or an unreadable ``config.yaml``, an unknown pipeline, or a pipeline
             that cannot screen.
     """
-    from sciarch.config import ConfigError, read_yaml
-    from sciarch.registry import load_pipeline_class
+    from sciarch.runs import open_run
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ScorerError(f"{run_dir}: model run directory not found")
     if not (run_dir / "model.keras").is_file():
         raise ScorerError(f"{run_dir / 'model.keras'}: no trained model in this run directory")
-    cfg_path = run_dir / "config.yaml"
-    name = read_yaml(cfg_path).get("pipeline")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{cfg_path}: key 'pipeline': expected the name of the pipeline that trained this run")
-    return load_pipeline_class(name).screen_scorer(run_dir, list(targets), **opts)
+    return open_run(run_dir).pipeline_cls.screen_scorer(run_dir, list(targets), **opts)
 
 
 def make_scorer(

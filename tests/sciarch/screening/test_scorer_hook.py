@@ -99,9 +99,9 @@ def test_run_directory_errors_are_one_line(tmp_path, targets):
     lib.write_text("CCO a\n")
     r = _screen("--model", str(run), "--library", str(lib), "--target", str(targets[0]), "--out",
                 str(tmp_path / "o"), "--workers", "0", "--no-progress")
-    assert r.exit_code == 2 and r.output.strip() == f"error: {run / 'config.yaml'}: config file not found"
+    assert r.exit_code == 2 and r.output.strip() == f"error: {run}: not a run directory (no config.yaml)"
     (run / "config.yaml").write_text("seed: 1\n")
-    with pytest.raises(ConfigError, match="key 'pipeline': expected the name of the pipeline"):
+    with pytest.raises(ConfigError, match="key 'pipeline': expected a pipeline name"):
         model_scorer(run, targets)
 
 
