@@ -185,11 +185,11 @@ def make_dataset(images, boxes, labels, batch_size: int, shuffle: bool, seed: in
     """
     import tensorflow as tf
 
+    from sciarch.distribute import shard_for_worker
     from sciarch.epochs import shuffle as epoch_shuffle
 
     ds = tf.data.Dataset.from_tensor_slices((images, {"boxes": boxes, "labels": labels}))
-    if input_context is not None and input_context.num_input_pipelines > 1:
-        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    ds = shard_for_worker(ds, input_context)
     if shuffle:
         ds = epoch_shuffle(ds, min(len(images), 2048), seed, epoch=None if repeat else epoch)
     if repeat:

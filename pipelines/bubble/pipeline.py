@@ -203,8 +203,10 @@ class BubblePipeline(Pipeline):
     def build_inputs(self, split, input_context=None):
         from pipelines.bubble.data import detection_arrays, make_dataset
 
+        from sciarch.distribute import per_replica_batch_size
+
         t = self.config.train
-        batch = input_context.get_per_replica_batch_size(t.batch_size) if input_context else t.batch_size
+        batch = per_replica_batch_size(t.batch_size, input_context)
         images, boxes, labels = detection_arrays(self.sample(split), self.config.data.max_boxes, f"bubble/{split}")
         training = split == "train"
         repeat = training and t.steps_per_epoch is not None

@@ -108,8 +108,9 @@ class DrugScreenPipeline(Pipeline):
     def build_inputs(self, split, input_context=None):
         if split not in self.splits:
             raise ValueError(f"unknown split '{split}' (drugscreen knows {', '.join(self.splits)})")
-        global_batch = self.config.train.batch_size
-        batch = input_context.get_per_replica_batch_size(global_batch) if input_context else global_batch
+        from sciarch.distribute import per_replica_batch_size
+
+        batch = per_replica_batch_size(self.config.train.batch_size, input_context)
         train = split == "train"
         return make_dataset(
             self.data,

@@ -467,14 +467,14 @@ def tabular_dataset(x, td: TabularData, batch_size: int, shuffle: bool, seed: in
     """
     import tensorflow as tf
 
+    from sciarch.distribute import shard_for_worker
     from sciarch.epochs import shuffle as epoch_shuffle
 
     y = {"target": td.target[:, None].astype(np.float32),
          "importance": td.importance[:, None].astype(np.float32),
          "zone": td.zone[:, None].astype(np.int32)}
     ds = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y))
-    if input_context is not None:
-        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    ds = shard_for_worker(ds, input_context)
     if shuffle:
         ds = epoch_shuffle(ds, min(len(td), 50_000), seed, epoch=epoch)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -514,13 +514,13 @@ def raster_dataset(rd: RasterData, split: str, cfg, batch_size: int, shuffle: bo
     import tensorflow as tf
 
     from sciarch.epochs import map_with_seed
+    from sciarch.distribute import shard_for_worker
     from sciarch.epochs import shuffle as epoch_shuffle
 
     x, y, w, _ = raster_patches(rd, split, cfg.patch_size, cfg.patch_stride if split == "train" else cfg.patch_size,
                                 cfg.min_patch_fraction)
     ds = tf.data.Dataset.from_tensor_slices((x, y, w))
-    if input_context is not None:
-        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    ds = shard_for_worker(ds, input_context)
     if shuffle:
         ds = epoch_shuffle(ds, len(x), seed, epoch=epoch)
         if cfg.augment:

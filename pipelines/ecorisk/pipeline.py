@@ -163,9 +163,9 @@ class EcoRiskPipeline(Pipeline):
     def build_inputs(self, split, input_context=None):
         if split not in self.splits:
             raise ValueError(f"unknown split '{split}' (one of {', '.join(self.splits)})")
-        bs = self.config.train.batch_size
-        if input_context is not None:
-            bs = input_context.get_per_replica_batch_size(bs)
+        from sciarch.distribute import per_replica_batch_size
+
+        bs = per_replica_batch_size(self.config.train.batch_size, input_context)
         shuffle = split == "train"
         if self.is_raster:
             return D.raster_dataset(self.raster(), split, self.config.data, bs, shuffle, self.config.seed,

@@ -296,13 +296,12 @@ class GenomicsPipeline(Pipeline):
     def build_inputs(self, split, input_context=None):
         import tensorflow as tf
 
+        from sciarch.distribute import per_replica_batch_size, shard_for_worker
         from sciarch.epochs import map_with_seed, shuffle
 
         P = self.prepare()
         d = self.config.data
-        bs = self.config.train.batch_size
-        if input_context is not None:
-            bs = input_context.get_per_replica_batch_size(bs)
+        bs = per_replica_batch_size(self.config.train.batch_size, input_context)
         if d.mode == "window":
             wset = P.windows[split]
             if not len(wset):
@@ -315,8 +314,7 @@ class GenomicsPipeline(Pipeline):
             if not len(x):
                 raise D.GenomicsDataError(f"split '{split}' has no gene chunks")
             ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32), w))
-        if input_context is not None and input_context.num_input_pipelines > 1:
-            ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        ds = shard_for_worker(ds, input_context)
         training = split == "train"
         if training:  # epoch e's order and flank masks depend on (seed, e) only (resumes repeat them)
             ds = shuffle(ds, min(len(x), 50_000), self.config.seed, epoch=self.epoch)
