@@ -21,7 +21,7 @@ from sciarch.losses.registry import (
 )
 from sciarch.losses.replica import all_reduce_sum, global_mean_share, replica_share
 from sciarch.losses import builtin  # noqa: F401  (registers the built-ins)
-from sciarch.losses.model import LossContextModel, split_target, with_loss
+from sciarch.losses.context import LossContextModel, split_target, with_loss
 from sciarch.losses.zones import zone_statistics, zone_variance
 
 __all__ = [
