@@ -27,6 +27,7 @@ __all__ = [
     "pearson_r",
     "rm2",
     "regression_metrics",
+    "per_target_ci",
 ]
 
 
@@ -130,3 +131,17 @@ def regression_metrics(y_true, y_pred) -> dict[str, float]:
         "rm2": rm2(y, p),
         "n": int(y.size),
     }
+
+
+def per_target_ci(y_true, y_pred, target, min_pairs: int = 5) -> list[float]:
+    """CI within each target (how well its drugs are ranked), in sorted target order, for the
+    targets with at least ``min_pairs`` pairs and more than one distinct label."""
+    y = np.asarray(y_true)
+    p = np.asarray(y_pred)
+    target = np.asarray(target)
+    cis = []
+    for t in np.unique(target):
+        m = target == t
+        if m.sum() >= min_pairs and np.unique(y[m]).size > 1:
+            cis.append(concordance_index(y[m], p[m]))
+    return cis

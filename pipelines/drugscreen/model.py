@@ -19,7 +19,7 @@ target once and run only the ligand side per batch:
 
 Between each input and its encoder sits :class:`UniqueRows`: the encoder runs once per
 *distinct* protein / ligand of the batch and the embeddings are gathered back, so batches
-grouped by protein (see :mod:`pipelines.drugscreen.data`) cost one CNN pass per protein
+grouped by protein (see :mod:`pipelines.drugscreen.batching`) cost one CNN pass per protein
 instead of one per pair, and Davis' 68 ligands are encoded at most 68 times per batch.
 The result is exactly the same as encoding every row (dropout aside, which then acts per
 distinct protein / ligand rather than per pair).

@@ -10,7 +10,7 @@
    one shard per input pipeline; training batches grouped by protein.
 4. **Model** -- ligand GNN || protein 1D-CNN -> late fusion -> MLP (:mod:`.model`).
 5. **Metrics** -- CI, MSE, Pearson r, r_m^2 (:mod:`.metrics`).
-6. **Report** -- predicted vs measured scatter, residuals, per-target CI.
+6. **Report** -- predicted vs measured scatter, residuals, per-target CI (:mod:`.report`).
 
 Example:
     sciarch run drugscreen --config configs/drugscreen/davis_quick.yaml
@@ -28,8 +28,9 @@ from sciarch.config import PipelineConfig, Section
 from sciarch.io.sequences import DEFAULT_MAX_LENGTH
 from sciarch.pipeline import Pipeline, register_pipeline
 
-from pipelines.drugscreen.data import DATA_ROOT, TARGET_COLUMNS, DTAData, Pairs, batch_order, make_dataset
-from pipelines.drugscreen.metrics import regression_metrics
+from pipelines.drugscreen.batching import batch_order, make_dataset
+from pipelines.drugscreen.data import DATA_ROOT, TARGET_COLUMNS, DTAData, Pairs
+from pipelines.drugscreen.metrics import per_target_ci, regression_metrics
 from pipelines.drugscreen.config import DrugScreenModelConfig
 
 
@@ -185,12 +186,8 @@ class DrugScreenPipeline(Pipeline):
         p = self.predict_pairs(model, pairs, index, data=data)
         metrics = regression_metrics(y, p)
         # per-target CI (targets with at least 2 distinct labels) -- how well drugs are ranked per kinase
-        per_target = []
         prot = pairs.protein[index]
-        for t in np.unique(prot):
-            m = prot == t
-            if m.sum() >= 5 and np.unique(y[m]).size > 1:
-                per_target.append(regression_metrics(y[m], p[m])["ci"])
+        per_target = per_target_ci(y, p, prot)
         metrics["per_target_ci_median"] = float(np.median(per_target)) if per_target else float("nan")
         metrics["dataset"] = data.name
         if data_path is not None:
@@ -204,50 +201,13 @@ class DrugScreenPipeline(Pipeline):
 
     # ------------------------------------------------------------------ report
     def report(self, run, model, metrics) -> list[Path]:
-        from sciarch.viz.plots import new_figure, save_figure
+        """Figures of the last evaluation (:mod:`.report`); evaluates first if there was none."""
+        from pipelines.drugscreen.report import write_report_figures
 
         if self._last_eval is None:
             self.evaluate(model, metrics.get("split", "validation"))
-        ev = self._last_eval
-        y, p = ev["y"], ev["p"]
-        ev_metrics = metrics.get("evaluation", metrics)
-        dpi = self.config.report.dpi
-        files = []
-        fig, ax = new_figure(5.5, 5.0)
-        hb = ax.hexbin(y, p, gridsize=45, bins="log", cmap="viridis", mincnt=1)
-        lo, hi = float(min(y.min(), p.min())), float(max(y.max(), p.max()))
-        ax.plot([lo, hi], [lo, hi], "r--", lw=1, label="y = x")
-        ax.set_xlabel(f"measured {self.data.target_column}")
-        ax.set_ylabel(f"predicted {self.data.target_column}")
-        ax.set_title(
-            f"{self.data.name} {ev['split']}: CI {ev_metrics.get('ci', float('nan')):.3f}, "
-            f"MSE {ev_metrics.get('mse', float('nan')):.3f}, n={len(y)}"
-        )
-        ax.legend(loc="upper left")
-        fig.colorbar(hb, ax=ax, label="pairs (log)")
-        files.append(save_figure(fig, Path(run.dir) / "predicted_vs_measured.png", dpi))
-
-        fig, axes = new_figure(10, 3.8, ncols=2)
-        axes[0].hist(p - y, bins=60, color="tab:blue")
-        axes[0].set_xlabel("prediction - measurement")
-        axes[0].set_ylabel("pairs")
-        axes[0].set_title("residuals")
-        cis = []
-        for t in np.unique(ev["protein"]):
-            m = ev["protein"] == t
-            if m.sum() >= 5 and np.unique(y[m]).size > 1:
-                cis.append(regression_metrics(y[m], p[m])["ci"])
-        axes[1].hist(cis, bins=30, color="tab:green")
-        axes[1].axvline(0.5, color="k", ls=":", lw=1)
-        axes[1].set_xlabel("CI within one target (ranking its drugs)")
-        axes[1].set_ylabel("targets")
-        axes[1].set_title(f"per-target CI (median {np.median(cis) if cis else float('nan'):.3f})")
-        files.append(save_figure(fig, Path(run.dir) / "residuals_and_per_target_ci.png", dpi))
-        if self.data.problems:
-            (Path(run.dir) / "bad_input.txt").write_text("\n".join(self.data.problems) + "\n")
-        if self.data.mutant_notes:
-            (Path(run.dir) / "mutant_notes.txt").write_text("\n".join(self.data.mutant_notes) + "\n")
-        return files
+        return write_report_figures(run.dir, self.data, self._last_eval, metrics.get("evaluation", metrics),
+                                    dpi=self.config.report.dpi)
 
     # ------------------------------------------------------------------ extra verbs
     cli_module = "pipelines.drugscreen.cli"

@@ -2,7 +2,7 @@
 and compare with subtracting two absolute predictions.
 
 Pairs: for every Davis mutant construct whose mutation could be applied to its wild-type
-sequence (:func:`pipelines.drugscreen.data.mutant_sequences`) and every drug measured on
+sequence (:func:`pipelines.drugscreen.mutations.mutant_sequences`) and every drug measured on
 both, one pair ``(drug, wild type, mutant, ΔpKd)``.
 
 Split (no label leaks into training): a pair is **validation** when its mutant
@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.drugscreen.data import DTAData, graph_gatherer
+from pipelines.drugscreen.batching import graph_gatherer
+from pipelines.drugscreen.data import DTAData
 from pipelines.drugscreen.metrics import concordance_index, pearson_r
 from pipelines.drugscreen.model import LIGAND_ENCODER, PROTEIN_ENCODER, DrugScreenModelConfig, build_siamese_model
 

@@ -2,7 +2,7 @@
 
 ``DrugTargetPairs`` (configs ``davis`` and ``kiba``): one example per labelled pair with
 the ligand SMILES (isomeric), the protein sequence (Davis mutants carry their mutation,
-see :func:`pipelines.drugscreen.data.mutant_sequences`), ids, the affinity (pKd for
+see :func:`pipelines.drugscreen.mutations.mutant_sequences`), ids, the affinity (pKd for
 Davis, KIBA score for KIBA) and DeepDTA's training fold. Splits ``fold0`` ... ``fold4``
 are DeepDTA's five training folds (combine them with TFDS split arithmetic, e.g.
 ``"fold1+fold2+fold3+fold4"`` to train and ``"fold0"`` to validate). The held-back test

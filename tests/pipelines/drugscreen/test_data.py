@@ -1,16 +1,9 @@
 import numpy as np
 import pytest
 
-from pipelines.drugscreen.data import (
-    DataError,
-    DTAData,
-    apply_mutation,
-    batch_order,
-    make_dataset,
-    mutant_sequences,
-    mutation_parent,
-    protein_family,
-)
+from pipelines.drugscreen.batching import batch_order, make_dataset
+from pipelines.drugscreen.data import DataError, DTAData
+from pipelines.drugscreen.mutations import apply_mutation, mutant_sequences, mutation_parent, protein_family
 from sciarch.io.molecules import ATOM_FEATURE_DIM
 
 
