@@ -34,19 +34,6 @@ def _load(run_dir: Path):
     return opened.pipeline(), opened.load_model()
 
 
-def score_record(pipe, model, seq: str, strand: str) -> np.ndarray:
-    """Per-position probabilities ``[len, 3]`` of a sequence read on ``strand``, indexed in
-    + strand coordinates of ``seq``."""
-    from pipelines.genomics import data as D
-
-    flank = max(pipe.config.data.context, pipe.width)
-    L = len(seq)
-    t = seq if strand == "+" else D.revcomp(seq)
-    padded = "N" * flank + t + "N" * flank
-    p = pipe.score_transcript(model, padded, flank, L)
-    return p if strand == "+" else p[::-1]
-
-
 def write_outputs(rows, out: Path, threshold: float, scored_only: bool, with_label: bool = False):
     """rows: iterable of (chrom, pos1, strand, probs[L,3] aligned to pos1.., labels or None)."""
     tsv, bed = Path(str(out) + ".tsv"), Path(str(out) + ".bed")
@@ -82,8 +69,10 @@ def predict(
     threshold: float = typer.Option(0.5, "--threshold", help="BED calls: probability at or above this"),
 ) -> None:
     """Score sequences (FASTA) or one annotated gene of a genome piece; write TSV and BED."""
-    from pipelines.genomics import data as D
+    from pipelines.genomics import genome as G
+    from pipelines.genomics.inference import score_record
     from pipelines.genomics.metrics import site_metrics
+    from pipelines.genomics.sequence import GenomicsDataError
     from sciarch.io.fasta import FastaError, read_fasta
 
     if (fasta is None) == (genome is None):
@@ -98,33 +87,33 @@ def predict(
             rows = []
             for rec in recs:
                 for s in (("+", "-") if strand == "both" else (strand,)):
-                    probs = score_record(pipe, model, rec.sequence, s)
+                    probs = score_record(model, rec.sequence, s, pipe.config.data)
                     rows.append((rec.id, np.arange(1, len(rec.sequence) + 1), s, probs, None))
             tsv, bed, n = write_outputs(rows, out, threshold, scored_only)
             typer.echo(f"scored {len(recs)} record(s), {sum(len(r) for r in recs):,} nt; {n} call(s) >= {threshold}")
         else:
             if annotation is None or gene is None:
                 raise typer.BadParameter("--genome needs --annotation and --gene")
-            ann = D.read_annotation(annotation)
+            ann = G.read_annotation(annotation)
             if not any(r["name"] == gene for r in ann):
                 raise typer.BadParameter(f"{annotation}: gene '{gene}' not in the annotation")
-            piece = D.load_piece(genome, [r for r in ann if r["name"] == gene], start=start)
+            piece = G.load_piece(genome, [r for r in ann if r["name"] == gene], start=start)
             if gene not in piece.genes:
                 raise typer.BadParameter(
                     f"{genome}: gene '{gene}' does not overlap this sequence ({piece.chrom}:{piece.start}-"
                     f"{piece.start + len(piece.sequence) - 1}); set --start if the coordinates are off")
             g = piece.genes[gene]
             probs = pipe.score_gene(model, piece, g)
-            labels = D.gene_labels(piece, g)
+            labels = G.gene_labels(piece, g)
             t = np.arange(len(labels))
-            positions = piece.start + D.to_piece_index(g, t)
+            positions = piece.start + G.to_piece_index(g, t)
             tsv, bed, n = write_outputs([(piece.chrom, positions, g.strand, probs, labels)], out, threshold,
                                         scored_only, with_label=True)
             typer.echo(f"{gene} ({g.strand}): {len(labels):,} nt scored; {n} call(s) >= {threshold}")
             if (labels > 0).any():
                 m = site_metrics(labels, probs, "")
                 typer.echo("  " + "  ".join(f"{k}={v:.3f}" for k, v in m.items() if not k.endswith("_sites")))
-    except (FastaError, D.GenomicsDataError, FileNotFoundError) as exc:
+    except (FastaError, GenomicsDataError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
     typer.echo(f"wrote {tsv} and {bed}")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipelines.genomics.data import ACCEPTOR, DONOR, NEITHER, encode
+from pipelines.genomics.sequence import ACCEPTOR, DONOR, NEITHER, encode
 
 SPANS = {"donor": (-3, 6), "acceptor": (-20, 3)}
 

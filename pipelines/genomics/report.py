@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.genomics import data as D
+from pipelines.genomics import sequence as S
+from pipelines.genomics.inference import predict
 from pipelines.genomics.metrics import pr_auc, pr_curve
 from pipelines.genomics.model import POOLING_LAYER, SELF_ATTENTION_LAYER
 
@@ -36,7 +37,7 @@ def ism_matrix(score_fn, seq: str, lo: int, hi: int) -> np.ndarray:
     ``score_fn`` maps one-hot ``[n, L, 4]`` float32 to scores ``[n]``; the reference base
     rows are 0.
     """
-    ref = D.encode(seq).astype(np.float32)
+    ref = S.encode(seq).astype(np.float32)
     variants = []
     for pos in range(lo, hi):
         for b in range(4):
@@ -52,14 +53,14 @@ def ism_matrix(score_fn, seq: str, lo: int, hi: int) -> np.ndarray:
 def _pr_plot(plt, store, scope, path, dpi):
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     y = store["labels"]
-    for ax, cls in zip(axes, (D.ACCEPTOR, D.DONOR)):
+    for ax, cls in zip(axes, (S.ACCEPTOR, S.DONOR)):
         for key, style in (("model", "-"), ("pwm", "--")):
             if key not in store:
                 continue
             s = store[key][:, cls]
             prec, rec, _ = pr_curve(y == cls, s)
             ax.plot(rec, prec, style, label=f"{'network' if key == 'model' else 'PWM'} (PR-AUC {pr_auc(y == cls, s):.3f})")
-        ax.set_title(f"{D.CLASSES[cls]}: {int((y == cls).sum())} true sites among {len(y):,}", fontsize=10)
+        ax.set_title(f"{S.CLASSES[cls]}: {int((y == cls).sum())} true sites among {len(y):,}", fontsize=10)
         ax.set_xlabel("recall")
         ax.set_ylabel("precision")
         ax.set_xlim(0, 1)
@@ -72,7 +73,7 @@ def _pr_plot(plt, store, scope, path, dpi):
     return path
 
 
-def _example_site(pipe, kind_cls=D.DONOR) -> str | None:
+def _example_site(pipe, kind_cls=S.DONOR) -> str | None:
     """A validation true-site window (genome first, then any source)."""
     P = pipe.prepare()
     ws = P.windows.get("validation") or P.windows.get("train")
@@ -114,12 +115,12 @@ def write_report_figures(pipe, model, out_dir: Path, dpi: int = 110) -> list[Pat
         return np.concatenate([pad, x, pad], axis=1)
 
     def donor_score(x):
-        p = pipe.predict(model, full_input(x), 256)
-        return p[:, D.DONOR] if mode == "window" else p[:, h - 1, D.DONOR]
+        p = predict(model, full_input(x), 256)
+        return p[:, S.DONOR] if mode == "window" else p[:, h - 1, S.DONOR]
 
     # ---- attention weights over the example
     try:
-        x = D.encode(seq).astype(np.float32)
+        x = S.encode(seq).astype(np.float32)
         if mode == "window":
             layer = model.get_layer(POOLING_LAYER)
             sub = keras.Model(model.inputs, layer.output[1])

@@ -33,6 +33,9 @@ import tensorflow_datasets as tfds
 from sciarch.io.tfds import LocalSourceBuilder
 
 from pipelines.genomics import data as D
+from pipelines.genomics import genome as G
+from pipelines.genomics.prepare import stable_fraction
+from pipelines.genomics.sequence import CLASSES
 from sciarch.pipeline import PROJECT_ROOT
 
 DEFAULT_SOURCE = PROJECT_ROOT / "data" / "genomics"
@@ -44,7 +47,7 @@ Jaganathan et al. (2019) Cell 176:535 (SpliceAI annotation, GENCODE V24)."""
 
 
 def split_of(group: str) -> str:
-    return "validation" if D.stable_fraction(group, SEED) < VALIDATION_FRACTION else "train"
+    return "validation" if stable_fraction(group, SEED) < VALIDATION_FRACTION else "train"
 
 
 @dataclasses.dataclass
@@ -83,7 +86,7 @@ class SpliceWindows(_LocalBuilder):
             description=__doc__.split("\n\n")[1],
             features=tfds.features.FeaturesDict({
                 "sequence": tfds.features.Text(),
-                "label": tfds.features.ClassLabel(names=list(D.CLASSES)),
+                "label": tfds.features.ClassLabel(names=list(CLASSES)),
                 "source": tfds.features.Text(),
                 "group": tfds.features.Text(),
                 "name": tfds.features.Text(),
@@ -96,7 +99,7 @@ class SpliceWindows(_LocalBuilder):
     def _generate_examples(self, split):
         cfg = self.builder_config
         ws = D.load_window_folder(self.source_dir, cfg.width)
-        ws.extend(D.genome_windows(D.load_pieces(self.source_dir), cfg.width, cfg.decoys_per_site, 1.0, SEED))
+        ws.extend(D.genome_windows(G.load_pieces(self.source_dir), cfg.width, cfg.decoys_per_site, 1.0, SEED))
         for i in range(len(ws)):
             if split_of(ws.groups[i]) != split:
                 continue
@@ -131,18 +134,18 @@ class SpliceGenomePieces(_LocalBuilder):
 
     def _generate_examples(self, split):
         flank = self.builder_config.flank
-        for piece in D.load_pieces(self.source_dir):
+        for piece in G.load_pieces(self.source_dir):
             for name, gene in sorted(piece.genes.items()):
                 if not any(s.strand == gene.strand for s in piece.sites_of(name)):
                     continue
                 if split_of(f"{piece.name}:{name}") != split:
                     continue
-                labels = D.gene_labels(piece, gene)
+                labels = G.gene_labels(piece, gene)
                 t = np.arange(len(labels))
                 yield f"{piece.name}:{name}", {
-                    "sequence": D.transcript_region(piece, gene, flank),
+                    "sequence": G.transcript_region(piece, gene, flank),
                     "labels": labels,
-                    "positions": (piece.start + D.to_piece_index(gene, t)).astype(np.int64),
+                    "positions": (piece.start + G.to_piece_index(gene, t)).astype(np.int64),
                     "piece": piece.name, "gene": name, "chrom": piece.chrom, "strand": gene.strand,
                     "flank": flank,
                 }

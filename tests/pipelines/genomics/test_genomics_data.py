@@ -3,27 +3,27 @@
 import numpy as np
 import pytest
 
-from pipelines.genomics import data as D
+from pipelines.genomics import data as D, genome as G, sequence as S
 
 from genomics_helpers import DATA
 
 
 def test_every_labelled_site_sits_on_its_dinucleotide():
     """All 160 sites of the chr2 piece: GT/AG exactly at the window junction, both strands."""
-    (piece,) = D.load_pieces(DATA, ["hg38_chr2_1-1760000"])
+    (piece,) = G.load_pieces(DATA, ["hg38_chr2_1-1760000"])
     assert piece.start == 1 and len(piece.sequence) == 1_760_000 and len(piece.sites) == 160
     for s in piece.sites:
-        w = D.site_window(piece, s.pos0, s.strand, s.kind, 20)
-        is_d, is_a = D.candidate_type(w)
+        w = G.site_window(piece, s.pos0, s.strand, s.kind, 20)
+        is_d, is_a = S.candidate_type(w)
         assert (is_d if s.kind == "donor" else is_a), (s, w)
         assert w[8:12].upper() == (w[8:10] + s.dinucleotide.upper() if s.kind == "donor"
                                     else s.dinucleotide.upper() + w[10:12]).upper()
 
 
 def test_offset_pieces_use_chromosome_coordinates():
-    (piece,) = D.load_pieces(DATA, ["hg38_chr8_22000001-23000000"])
+    (piece,) = G.load_pieces(DATA, ["hg38_chr8_22000001-23000000"])
     assert piece.chrom == "chr8" and piece.start == 22_000_001
-    ok = sum(D.candidate_type(D.site_window(piece, s.pos0, s.strand, s.kind, 20))[s.kind == "acceptor"]
+    ok = sum(S.candidate_type(G.site_window(piece, s.pos0, s.strand, s.kind, 20))[s.kind == "acceptor"]
              for s in piece.sites)
     assert ok == 461 and len(piece.sites) == 462  # one GC donor (PROVENANCE: CCAR2)
 
@@ -31,83 +31,83 @@ def test_offset_pieces_use_chromosome_coordinates():
 def test_window_sets_are_aligned_on_the_junction():
     ws = D.load_window_folder(DATA, 140, sources=("hs3d", "dranet"))
     y = np.array(ws.labels)
-    cand = np.array([D.candidate_type(s) for s in ws.seqs])
-    assert cand[y == D.DONOR, 0].mean() > 0.98  # GT at [70, 72)
-    assert cand[y == D.ACCEPTOR, 1].mean() > 0.98  # AG at [68, 70)
+    cand = np.array([S.candidate_type(s) for s in ws.seqs])
+    assert cand[y == S.DONOR, 0].mean() > 0.98  # GT at [70, 72)
+    assert cand[y == S.ACCEPTOR, 1].mean() > 0.98  # AG at [68, 70)
     assert all(len(s) == 140 for s in ws.seqs)
     # DRANet windows (402 nt) are cut, UCI (60 nt) padded with N
     uci = D.load_uci(DATA / "uci_splice.tsv", 140)
     assert all(s[:40] == "N" * 40 and s[100:] == "N" * 40 for s in uci.seqs[:50])
-    assert D.candidate_type(uci.seqs[0])[0]  # first record is a GT donor (EI)
+    assert S.candidate_type(uci.seqs[0])[0]  # first record is a GT donor (EI)
 
 
 def test_minus_strand_window_is_reverse_complement_of_plus(chr2):
     seq = chr2[600_000:700_000]
-    rc = D.revcomp(seq)
+    rc = S.revcomp(seq)
     n = len(seq)
     for j in (5, 1000, 54_321, n - 3):
         for width in (20, 21, 140):
-            assert D.cut_window(seq, j, "-", width) == D.cut_window(rc, n - j, "+", width)
+            assert S.cut_window(seq, j, "-", width) == S.cut_window(rc, n - j, "+", width)
 
 
 def test_padding_at_piece_edges():
     seq = "ACGTACGTAC"
-    assert D.cut_window(seq, 2, "+", 8) == "NNACGTAC"
-    assert D.cut_window(seq, 9, "+", 8) == "CGTACNNN"
-    assert D.pad_slice(seq, -3, 2) == "NNNAC" and D.pad_slice(seq, 8, 13) == "ACNNN"
-    assert D.cut_window(seq, 1, "-", 6) == D.revcomp("NNACGT")
-    x = D.encode(["ACGN", "AC"], 4)
+    assert S.cut_window(seq, 2, "+", 8) == "NNACGTAC"
+    assert S.cut_window(seq, 9, "+", 8) == "CGTACNNN"
+    assert S.pad_slice(seq, -3, 2) == "NNNAC" and S.pad_slice(seq, 8, 13) == "ACNNN"
+    assert S.cut_window(seq, 1, "-", 6) == S.revcomp("NNACGT")
+    x = S.encode(["ACGN", "AC"], 4)
     assert x.shape == (2, 4, 4) and x[0, 3].sum() == 0 and x[1, 2:].sum() == 0
 
 
 def test_gene_region_strand_and_labels(mini_data):
-    pieces = {p.name: p for p in D.load_pieces(mini_data)}
+    pieces = {p.name: p for p in G.load_pieces(mini_data)}
     tm = next(p for p in pieces.values() if "TMEM18" in p.genes)
     g = tm.genes["TMEM18"]
     assert g.strand == "-" and g.complete
-    y = D.gene_labels(tm, g)
-    assert (y == D.DONOR).sum() == 4 and (y == D.ACCEPTOR).sum() == 4
-    t = D.transcript_region(tm, g, 0)
-    assert t == D.revcomp(tm.sequence[g.start0 : g.end0])
+    y = G.gene_labels(tm, g)
+    assert (y == S.DONOR).sum() == 4 and (y == S.ACCEPTOR).sum() == 4
+    t = G.transcript_region(tm, g, 0)
+    assert t == S.revcomp(tm.sequence[g.start0 : g.end0])
     # labels in transcript sense: GT right after every donor, AG right before every acceptor
-    for i in np.flatnonzero(y == D.DONOR):
+    for i in np.flatnonzero(y == S.DONOR):
         assert t[i + 1 : i + 3].upper() == "GT"
-    for i in np.flatnonzero(y == D.ACCEPTOR):
+    for i in np.flatnonzero(y == S.ACCEPTOR):
         assert t[i - 2 : i].upper() == "AG"
     # flanks run past the piece: padded with N on both sides
-    big = D.transcript_region(tm, g, 5_000)
+    big = G.transcript_region(tm, g, 5_000)
     assert big.startswith("N" * 1_000) and big.endswith("N" * 1_000)
     # the annotation gives the same sites as the label file
-    derived = D.sites_from_annotation(D.read_annotation(mini_data / "spliceai_grch38_canonical_annotation.tsv"),
+    derived = G.sites_from_annotation(G.read_annotation(mini_data / "spliceai_grch38_canonical_annotation.tsv"),
                                       tm.chrom, tm.start, len(tm.sequence))
     assert sorted((s.pos0, s.kind) for s in derived if s.gene == "TMEM18") == sorted(
         (s.pos0, s.kind) for s in tm.sites)
 
 
 def test_candidates_recover_all_sites(mini_data):
-    for piece in D.load_pieces(mini_data):
+    for piece in G.load_pieces(mini_data):
         for g in piece.genes.values():
-            c = D.candidates_in(D.transcript_region(piece, g, 0))
-            y = D.gene_labels(piece, g)
-            assert set(np.flatnonzero(y == D.DONOR)) <= set(c["donor"].tolist())
-            assert set(np.flatnonzero(y == D.ACCEPTOR)) <= set(c["acceptor"].tolist())
+            c = S.candidates_in(G.transcript_region(piece, g, 0))
+            y = G.gene_labels(piece, g)
+            assert set(np.flatnonzero(y == S.DONOR)) <= set(c["donor"].tolist())
+            assert set(np.flatnonzero(y == S.ACCEPTOR)) <= set(c["acceptor"].tolist())
 
 
 def test_bad_label_and_annotation_files(tmp_path, mini_data):
     p = tmp_path / "x.splice_sites.tsv"
     p.write_text("chrom\tpos_1based_exon_boundary\tstrand\ttype\tgene\nchr2\t12\t+\tdonor\tG\nchr2\tabc\t+\tdonor\tG\n")
-    with pytest.raises(D.GenomicsDataError, match=r"x.splice_sites.tsv: line 3: bad position"):
-        D.read_sites(p, 1)
+    with pytest.raises(S.GenomicsDataError, match=r"x.splice_sites.tsv: line 3: bad position"):
+        G.read_sites(p, 1)
     p.write_text("chrom\tpos_1based_exon_boundary\tstrand\ttype\tgene\nchr2\t12\t*\tdonor\tG\n")
-    with pytest.raises(D.GenomicsDataError, match="line 2: bad strand/type"):
-        D.read_sites(p, 1)
+    with pytest.raises(S.GenomicsDataError, match="line 2: bad strand/type"):
+        G.read_sites(p, 1)
     a = tmp_path / "ann.tsv"
     a.write_text("#NAME\tCHROM\tSTRAND\tTX_START\tTX_END\tEXON_START\tEXON_END\nG\t2\t+\t10\t20\t10,x,\t12,20,\n")
-    with pytest.raises(D.GenomicsDataError, match="ann.tsv: line 2: bad coordinate"):
-        D.read_annotation(a)
+    with pytest.raises(S.GenomicsDataError, match="ann.tsv: line 2: bad coordinate"):
+        G.read_annotation(a)
     u = tmp_path / "uci_splice.tsv"
     u.write_text("class\tinstance\tlocus\tsequence\nEI\tX-DONOR-1\tX\t" + "A" * 29 + "Z" + "A" * 30 + "\n")
-    with pytest.raises(D.GenomicsDataError, match=r"line 2 \(X-DONOR-1\): invalid letter 'Z' at position 30"):
+    with pytest.raises(S.GenomicsDataError, match=r"line 2 \(X-DONOR-1\): invalid letter 'Z' at position 30"):
         D.load_uci(u, 60)
     u.write_text("class\tinstance\tlocus\tsequence\nEI\tX-DONOR-1\tX\t" + "ACGTDSRN" * 7 + "ACGT\n")
     (one,) = D.load_uci(u, 60).seqs

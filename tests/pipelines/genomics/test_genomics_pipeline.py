@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from genomics_helpers import GENES, MARGIN, TINY_MODEL, annotation_rows, make_pipeline, write_piece
-from pipelines.genomics import data as D
+from pipelines.genomics import genome as G, sequence as S
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def mirrored(tmp_path_factory, chr2):
     write_piece(fwd, seq, "chr2", start)
     (fwd / "spliceai_grch38_canonical_annotation.tsv").write_text("\n".join(annotation_rows({"TMEM18"})) + "\n")
     rev = tmp_path_factory.mktemp("rev")
-    write_piece(rev, D.revcomp(seq), "chr2", 1)
+    write_piece(rev, S.revcomp(seq), "chr2", 1)
     header, row = annotation_rows({"TMEM18"})
     f = row.split("\t")
     s0 = [int(x) - (start - 1) for x in f[5].strip(",").split(",")]  # piece 0-based starts
@@ -41,12 +41,12 @@ def test_minus_strand_gene_scores_like_its_reverse_complement(mirrored, mode):
     context = 80 if mode == "window" else 200
     p_f = make_pipeline(fwd, mode=mode, context=context, block=500)
     p_r = make_pipeline(rev, mode=mode, context=context, block=500)
-    (piece_f,) = D.load_pieces(fwd)
-    (piece_r,) = D.load_pieces(rev)
+    (piece_f,) = G.load_pieces(fwd)
+    (piece_r,) = G.load_pieces(rev)
     g_f, g_r = piece_f.genes["TMEM18"], piece_r.genes["TMEM18"]
     assert (g_f.strand, g_r.strand) == ("-", "+")
     # the same sites: labels from the file's annotation on either strand agree position by position
-    y_f, y_r = D.gene_labels(piece_f, g_f), D.gene_labels(piece_r, g_r)
+    y_f, y_r = G.gene_labels(piece_f, g_f), G.gene_labels(piece_r, g_r)
     assert (y_f > 0).sum() == 8 and np.array_equal(y_f, y_r)
     keras.utils.set_random_seed(0)
     model = p_f.build_model()
@@ -59,7 +59,7 @@ def test_minus_strand_gene_scores_like_its_reverse_complement(mirrored, mode):
         assert scored[y_f > 0].all() and scored.mean() < 0.2
     # the + strand positions of a minus-strand gene map back to the mirrored positions
     t = np.flatnonzero(y_f)
-    assert np.array_equal(D.to_piece_index(g_f, t), n - 1 - D.to_piece_index(g_r, t))
+    assert np.array_equal(G.to_piece_index(g_f, t), n - 1 - G.to_piece_index(g_r, t))
 
 
 def test_nucleotide_chunks_are_padded_with_n_and_masked(mini_data):
@@ -70,7 +70,7 @@ def test_nucleotide_chunks_are_padded_with_n_and_masked(mini_data):
         np.concatenate([P.chunks["train"][1], P.chunks["validation"][1]]), \
         np.concatenate([P.chunks["train"][2], P.chunks["validation"][2]])
     assert xs.shape[1:] == (1400, 4) and ys.shape[1:] == (1000,)
-    assert (ys == D.DONOR).sum() == 5 + 4 and (ys == D.ACCEPTOR).sum() == 5 + 4  # ACP1 + TMEM18
+    assert (ys == S.DONOR).sum() == 5 + 4 and (ys == S.ACCEPTOR).sum() == 5 + 4  # ACP1 + TMEM18
     # the first chunk of a gene starts 200 nt before the gene, inside the 3-kb margin: no N
     assert xs[0, :200].sum() == 200
     # the last chunk of a gene ends past the gene end: labels masked there, N beyond the piece
@@ -198,5 +198,5 @@ def test_evaluate_on_a_folder_and_on_files(tiny_run, mini_data, tmp_path):
     assert p.evaluate(model, data_path=str(lab))["windows/windows"] == 2
     bad = tmp_path / "nolabel.fa"
     bad.write_text(">w1\n" + "A" * 80 + "\n")
-    with pytest.raises(D.GenomicsDataError, match="record 1 'w1'.*needs a label"):
+    with pytest.raises(S.GenomicsDataError, match="record 1 'w1'.*needs a label"):
         p.evaluate(model, data_path=str(bad))

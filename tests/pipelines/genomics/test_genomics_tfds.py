@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from pipelines.genomics import data as D
+from pipelines.genomics import data as D, sequence as S
 
 
 def test_tfds_builders_offline(tmp_path, mini_data):
@@ -22,8 +22,8 @@ def test_tfds_builders_offline(tmp_path, mini_data):
         for r in rows[:200]:
             seq = r["sequence"].decode()
             assert len(seq) == 140
-            is_d, is_a = D.candidate_type(seq)
-            if r["label"] == D.DONOR and r["source"].decode() == "hs3d":
+            is_d, is_a = S.candidate_type(seq)
+            if r["label"] == S.DONOR and r["source"].decode() == "hs3d":
                 assert is_d
     assert not groups["train"] & groups["validation"]
     x, y = next(iter(w.as_dataset(split="train", as_supervised=True)))
@@ -37,8 +37,8 @@ def test_tfds_builders_offline(tmp_path, mini_data):
     assert set(genes) == {"ACP1", "TMEM18"}
     tm = genes["TMEM18"]
     assert tm["strand"].decode() == "-" and len(tm["sequence"]) == len(tm["labels"]) + 400
-    donors = np.sort(tm["positions"][tm["labels"] == D.DONOR])
+    donors = np.sort(tm["positions"][tm["labels"] == S.DONOR])
     assert donors.tolist() == [669757, 672808, 675510, 677289]
     seq = tm["sequence"].decode().upper()
-    for i in np.flatnonzero(tm["labels"] == D.DONOR):
+    for i in np.flatnonzero(tm["labels"] == S.DONOR):
         assert seq[200 + i + 1 : 200 + i + 3] == "GT"
