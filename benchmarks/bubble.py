@@ -31,8 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 import pipelines.bubble  # noqa: E402,F401
 from pipelines.bubble.data import detection_arrays, make_dataset  # noqa: E402
-from pipelines.bubble.pipeline import BubbleConfig, BubblePipeline, build_detector  # noqa: E402
-from pipelines.bubble.plots import plot_recall_vs_density  # noqa: E402
+from pipelines.bubble.model import build_detector  # noqa: E402
+from pipelines.bubble.pipeline import BubbleConfig, BubblePipeline  # noqa: E402
+from pipelines.bubble.report import plot_recall_vs_density  # noqa: E402
 from pipelines.bubble.simulation import CLASS_NAMES  # noqa: E402
 from sciarch.config import validate  # noqa: E402
 

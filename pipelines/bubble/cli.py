@@ -37,7 +37,7 @@ def detect(
     except ConfigError as exc:
         _fail(str(exc))
     tile = tuple(int(v) for v in opened.config.data.image_size)  # the training frame: the tile size
-    from pipelines.bubble.pipeline import detect_files
+    from pipelines.bubble.inference import detect_files
 
     try:
         net = opened.load_model()

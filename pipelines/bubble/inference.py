@@ -18,10 +18,14 @@
   (:func:`merge_tile_detections`). An image that fits one tile is detected as one padded
   frame, exactly as without tiling.
 * :func:`output_stems` -- distinct output names for inputs that share a file name.
+* :func:`predict_frames` -- ``model.predict`` on a stack of frames, boxes as xyxy (evaluation).
+* :func:`detect_files` -- all of the above for a list of files: ``<stem>.boxes.json`` and
+  ``<stem>.overlay.png`` per image (``sciarch bubble detect`` and the report's real scan).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Sequence
@@ -296,3 +300,69 @@ def output_stems(paths: Sequence[str | Path]) -> list[str]:
     while len(set(out)) != len(out):  # pragma: no cover - pathological names only
         out = [f"{nm}-{i + 1}" for i, nm in enumerate(out)]
     return out
+
+
+def predict_frames(model, images, batch_size: int = 8) -> dict:
+    """Detections for ``images [N, H, W(, 1)]`` as numpy, boxes converted to xyxy."""
+    import tensorflow as tf
+
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    ds = tf.data.Dataset.from_tensor_slices(images.astype(np.float32)).batch(batch_size)
+    out = model.predict(ds, verbose=0)
+    boxes = np.asarray(out["boxes"])
+    return {"boxes": boxes[..., [1, 0, 3, 2]], "scores": np.asarray(out["scores"]),
+            "classes": np.asarray(out["classes"])}
+
+
+def detect_files(model, paths, out_dir: Path, scale: float = 0.5, score_threshold: float = 0.3, dpi: int = 110,
+                 tile_size: tuple[int, int] | None = None, progress: bool = False):
+    """Run ``model`` on image files; write ``<stem>.boxes.json`` and ``<stem>.overlay.png``.
+
+    Every file is opened and decoded first: the first unreadable one raises
+    :class:`~sciarch.config.ConfigError` naming it before any detection runs (nothing is
+    written). Images are resized by ``scale``; with ``tile_size`` (the training frame size)
+    an image larger than one frame is detected in overlapping tiles of that size, merged
+    across seams (:func:`detect_image`). 16-bit images are scaled by their bit
+    depth. Inputs sharing a file stem get ``<parent folder>_<stem>`` outputs (the JSON's
+    ``output`` field says which).
+    """
+    from PIL import Image
+
+    from pipelines.bubble import report
+    from pipelines.bubble.simulation import CLASS_NAMES
+
+    check_scale(scale, score_threshold)
+    paths = [Path(p) for p in paths]
+    check_images(paths)
+    stems = output_stems(paths)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pngs, jsons = [], []
+    for path, stem in zip(paths, stems):
+        img, scaled = load_grey(path)
+        w0, h0 = img.size
+        w1, h1 = max(32, round(w0 * scale)), max(32, round(h0 * scale))
+        arr = np.asarray(img.resize((w1, h1), Image.BILINEAR), dtype=np.float32)
+        det = detect_image(model, arr, tile_size=tile_size, score_threshold=score_threshold, progress=progress,
+                           label=path.name)
+        yxyx = det["boxes"] / scale
+        scores, classes = det["scores"], det["classes"]
+        xyxy = np.stack([yxyx[:, 1], yxyx[:, 0], np.minimum(yxyx[:, 3], w0), np.minimum(yxyx[:, 2], h0)], -1)
+        records = [{"box_xyxy": [round(float(v), 1) for v in b], "score": round(float(s), 4),
+                    "class": CLASS_NAMES[int(c)]} for b, s, c in zip(xyxy, scores, classes)]
+        info = {"image": str(path), "width": w0, "height": h0, "scale": scale, "score_threshold": score_threshold,
+                "output": stem, "tiles": det["n_tiles"],
+                "tile_size": list(det["tile_size"]) if det["tile_size"] else None,
+                "max_detections": det["max_detections"]}
+        if stem != path.stem:
+            info["output_note"] = "another --image has the same file name: outputs are prefixed by the parent folder"
+        js = out_dir / f"{stem}.boxes.json"
+        js.write_text(json.dumps({**info, "detections": records}, indent=1))
+        shown = np.asarray(img) if scaled is None else np.clip(scaled, 0, 255).astype(np.uint8)
+        png = report.plot_overlay(shown, xyxy, classes, scores, out_dir / f"{stem}.overlay.png",
+                                 title=f"{path.name}: {len(records)} tracks (score >= {score_threshold})", dpi=dpi)
+        pngs.append(png)
+        jsons.append(js)
+    return pngs, jsons

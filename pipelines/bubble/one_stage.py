@@ -16,8 +16,7 @@ from keras import ops
 from keras_hub.src.models.retinanet.prediction_head import PredictionHead
 
 from pipelines.bubble import box_ops
-from pipelines.bubble.backbone import TrackBackbone
-from pipelines.bubble.two_stage import DetectorMixin, huber
+from pipelines.bubble.detector import DetectorMixin, huber, pop_common, with_channel
 
 
 @keras.saving.register_keras_serializable(package="sciarch")
@@ -27,7 +26,8 @@ class OneStageDetector(DetectorMixin, keras.Model):
     Args:
         num_classes: foreground classes.
         backbone_widths, fpn_filters, min_level, max_level, anchor_size, num_scales,
-            aspect_ratios, normalization: as in ``TwoStageDetector`` (same backbone and anchors).
+            aspect_ratios, normalization: as in ``TwoStageDetector`` (same backbone and anchors;
+            keyword arguments, defaults in ``pipelines.bubble.detector.COMMON_DEFAULTS``).
         head_conv_layers: 3x3 convolutions in each prediction tower.
         positive_iou / negative_iou: anchor matching bands (RetinaNet: 0.5 / 0.4).
         allow_low_quality_matches: each ground truth also claims its best anchor.
@@ -47,51 +47,28 @@ class OneStageDetector(DetectorMixin, keras.Model):
     def __init__(
         self,
         num_classes,
-        backbone_widths=(32, 48, 64, 96),
-        fpn_filters=64,
-        min_level=3,
-        max_level=6,
-        anchor_size=2.0,
-        num_scales=2,
-        aspect_ratios=(0.125, 0.333, 1.0, 3.0, 8.0),
+        *,
         head_conv_layers=2,
         positive_iou=0.5,
         negative_iou=0.4,
         allow_low_quality_matches=True,
         focal_alpha=0.25,
         focal_gamma=2.0,
-        score_threshold=0.05,
-        nms_iou=0.5,
-        max_detections=300,
         class_weight=1.0,
         box_weight=1.0,
-        normalization="layer",
         **kwargs,
     ):
+        common = pop_common(kwargs)  # backbone / anchor / NMS arguments, see detector.COMMON_DEFAULTS
         super().__init__(**kwargs)
-        self.num_classes = int(num_classes)
-        self.backbone_widths = tuple(int(w) for w in backbone_widths)
-        self.fpn_filters = int(fpn_filters)
-        self.min_level, self.max_level = int(min_level), int(max_level)
-        self.anchor_size = float(anchor_size)
-        self.num_scales = int(num_scales)
-        self.aspect_ratios = tuple(float(a) for a in aspect_ratios)
         self.head_conv_layers = int(head_conv_layers)
         self.positive_iou = float(positive_iou)
         self.negative_iou = float(negative_iou)
         self.allow_low_quality_matches = bool(allow_low_quality_matches)
         self.focal_alpha = float(focal_alpha)
         self.focal_gamma = float(focal_gamma)
-        self.score_threshold = float(score_threshold)
-        self.nms_iou = float(nms_iou)
-        self.max_detections = int(max_detections)
         self.class_weight = float(class_weight)
         self.box_weight = float(box_weight)
-        self.normalization = normalization
-
-        self.backbone = TrackBackbone(self.backbone_widths, self.fpn_filters, self.min_level, self.max_level,
-                                      normalization=normalization, name="backbone")
-        self.anchor_generator = self._make_anchor_generator()
+        self._init_common(num_classes, **common)
         a = self.num_scales * len(self.aspect_ratios)
         self.num_anchors = a
         self.class_head = PredictionHead(output_filters=a * self.num_classes, num_filters=self.fpn_filters,
@@ -102,9 +79,7 @@ class OneStageDetector(DetectorMixin, keras.Model):
         self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in ("class_loss", "box_loss")}
 
     def call(self, images, training=False):
-        images = ops.convert_to_tensor(images)
-        if len(images.shape) == 3:
-            images = ops.expand_dims(images, -1)
+        images = with_channel(images)
         features = self.backbone(images, training=training)
         cls, box = [], []
         for lvl in range(self.min_level, self.max_level + 1):
@@ -120,24 +95,10 @@ class OneStageDetector(DetectorMixin, keras.Model):
         anchors = self.anchors_for(images)
         boxes = box_ops.clip_boxes(box_ops.decode(anchors, out["bbox_regression"], box_ops.RPN_VARIANCE),
                                    height, width)
-        probs = ops.sigmoid(out["cls_logits"])
-        return box_ops.per_class_nms(boxes, probs, self.max_detections, self.nms_iou, self.score_threshold,
-                                     pre_nms_top_k=4 * self.max_detections, image_size=max(height, width))
-
-    def compile_from_config(self, config):
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if getattr(self, "optimizer", None) is not None and self.built:
-            self.optimizer.build(self.trainable_variables)
+        return self._final_nms(boxes, ops.sigmoid(out["cls_logits"]), height, width)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        images = ops.convert_to_tensor(x)
-        if len(images.shape) == 3:
-            images = ops.expand_dims(images, -1)
-        gt_boxes = ops.cast(y["boxes"], "float32")
-        gt_labels = ops.cast(y["labels"], "int32")
-        gt_valid = gt_labels >= 0
-        anchors = self.anchors_for(images)
+        gt_boxes, gt_labels, gt_valid, anchors = self._loss_inputs(x, y)
         matched, labels = box_ops.match(box_ops.iou(anchors, gt_boxes), gt_valid, self.negative_iou,
                                         self.positive_iou, allow_low_quality=self.allow_low_quality_matches)
         positive = ops.cast(ops.equal(labels, 1), "float32")
@@ -157,16 +118,9 @@ class OneStageDetector(DetectorMixin, keras.Model):
         box_loss = ops.sum(huber(y_pred["bbox_regression"] - targets, 1.0 / 9.0) * positive) / n_pos
         self._track("class_loss", class_loss)
         self._track("box_loss", box_loss)
-        total = self.class_weight * class_loss + self.box_weight * box_loss
-        return total + ops.sum(self.losses) if self.losses else total
+        return self._total_loss(self.class_weight * class_loss + self.box_weight * box_loss)
 
     def get_config(self):
-        config = super().get_config()
-        for name in ("num_classes", "fpn_filters", "min_level", "max_level", "anchor_size", "num_scales",
-                     "head_conv_layers", "positive_iou", "negative_iou", "allow_low_quality_matches", "focal_alpha",
-                     "focal_gamma", "score_threshold", "nms_iou", "max_detections", "class_weight", "box_weight",
-                     "normalization"):
-            config[name] = getattr(self, name)
-        config["backbone_widths"] = list(self.backbone_widths)
-        config["aspect_ratios"] = list(self.aspect_ratios)
-        return config
+        return self._common_config(super().get_config(), (
+            "head_conv_layers", "positive_iou", "negative_iou", "allow_low_quality_matches", "focal_alpha",
+            "focal_gamma", "class_weight", "box_weight"))

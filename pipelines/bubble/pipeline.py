@@ -3,7 +3,7 @@
 Reads top to bottom like the run does:
 
 1. **Data** -- no labelled real bubble-chamber images exist in reach, so frames are
-   simulated with exact labels (:mod:`pipelines.bubble.simulator`, physics from
+   simulated with exact labels (:mod:`pipelines.bubble.simulation`, physics from
    ``data/bubble/PROVENANCE.md``) and cached as ``.npz`` (``data/bubble`` holds one
    real, unlabelled film scan used for a qualitative run in the report).
 2. **Model** -- ``model.detector: two_stage`` (Faster R-CNN family: FPN backbone from
@@ -26,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -73,7 +72,7 @@ class BubbleDataConfig(Section):
     def _sim(cls, v):
         import dataclasses
 
-        from pipelines.bubble.simulator import SimulatorConfig
+        from pipelines.bubble.simulation import SimulatorConfig
 
         allowed = {f.name for f in dataclasses.fields(SimulatorConfig)} - {"image_size", "tracks_per_image"}
         unknown = sorted(set(v) - allowed)
@@ -138,33 +137,6 @@ class BubbleConfig(PipelineConfig):
     model: BubbleModelConfig = Field(default_factory=BubbleModelConfig)
 
 
-def build_detector(model_cfg: BubbleModelConfig, num_classes: int, seed: int = 0):
-    """The configured detector (uncompiled)."""
-    from pipelines.bubble.one_stage import OneStageDetector
-    from pipelines.bubble.two_stage import TwoStageDetector
-
-    m = model_cfg
-    common = dict(num_classes=num_classes, backbone_widths=m.backbone_widths, fpn_filters=m.fpn_filters,
-                  min_level=m.min_level, max_level=m.max_level, anchor_size=m.anchor_size, num_scales=m.num_scales,
-                  aspect_ratios=m.aspect_ratios, score_threshold=m.score_threshold, nms_iou=m.nms_iou,
-                  max_detections=m.max_detections, normalization=m.normalization)
-    w = m.loss_weights
-    if m.detector == "two_stage":
-        return TwoStageDetector(
-            **common,
-            rpn_pre_nms_top_n_train=m.rpn_pre_nms_top_n_train, rpn_post_nms_top_n_train=m.rpn_post_nms_top_n_train,
-            rpn_pre_nms_top_n_test=m.rpn_pre_nms_top_n_test, rpn_post_nms_top_n_test=m.rpn_post_nms_top_n_test,
-            rpn_nms_iou=m.rpn_nms_iou, rpn_batch_per_image=m.rpn_batch_per_image,
-            rpn_positive_fraction=m.rpn_positive_fraction, roi_batch_per_image=m.roi_batch_per_image,
-            roi_positive_fraction=m.roi_positive_fraction, roi_size=m.roi_size, head_units=m.head_units,
-            rpn_objectness_weight=w.get("rpn_objectness", 1.0), rpn_box_weight=w.get("rpn_box", 1.0),
-            head_class_weight=w.get("head_class", 1.0), head_box_weight=w.get("head_box", 1.0), seed=seed,
-            name="two_stage_detector",
-        )
-    return OneStageDetector(**common, head_conv_layers=m.head_conv_layers, class_weight=w.get("class", 1.0),
-                            box_weight=w.get("box", 1.0), name="one_stage_detector")
-
-
 @register_pipeline
 class BubblePipeline(Pipeline):
     """Track detection in (simulated) bubble-chamber photographs."""
@@ -178,7 +150,7 @@ class BubblePipeline(Pipeline):
 
     # ------------------------------------------------------------------ data
     def simulator_config(self, split: str):
-        from pipelines.bubble.simulator import SimulatorConfig
+        from pipelines.bubble.simulation import SimulatorConfig
 
         d = self.config.data
         rng = d.test_tracks_per_image if split == "test" else d.tracks_per_image
@@ -215,7 +187,8 @@ class BubblePipeline(Pipeline):
 
     # ------------------------------------------------------------------ model
     def build_model(self):
-        from pipelines.bubble.simulator import CLASS_NAMES
+        from pipelines.bubble.model import build_detector
+        from pipelines.bubble.simulation import CLASS_NAMES
 
         model = build_detector(self.config.model, len(CLASS_NAMES), seed=self.config.seed)
         h, w = self.config.data.image_size
@@ -231,16 +204,9 @@ class BubblePipeline(Pipeline):
     # ------------------------------------------------------------------ evaluation
     def predict(self, model, images, batch_size: int = 8) -> dict:
         """Detections for ``images [N, H, W(, 1)]`` as numpy, boxes converted to xyxy."""
-        import tensorflow as tf
+        from pipelines.bubble.inference import predict_frames
 
-        images = np.asarray(images)
-        if images.ndim == 3:
-            images = images[..., None]
-        ds = tf.data.Dataset.from_tensor_slices(images.astype(np.float32)).batch(batch_size)
-        out = model.predict(ds, verbose=0)
-        boxes = np.asarray(out["boxes"])
-        return {"boxes": boxes[..., [1, 0, 3, 2]], "scores": np.asarray(out["scores"]),
-                "classes": np.asarray(out["classes"])}
+        return predict_frames(model, images, batch_size)
 
     def evaluate(self, model, split="validation", data_path=None):
         from pipelines.bubble.data import load_npz
@@ -256,7 +222,8 @@ class BubblePipeline(Pipeline):
 
     # ------------------------------------------------------------------ report
     def report(self, run, model, metrics):
-        from pipelines.bubble import plots
+        from pipelines.bubble import report as figures
+        from pipelines.bubble.inference import detect_files
 
         dpi = self.config.report.dpi
         files = []
@@ -265,10 +232,10 @@ class BubblePipeline(Pipeline):
             self.evaluate(model, "validation")
             cached = self._last_eval
         sample, det, result = cached
-        files.append(plots.plot_detections(sample, det, run.dir / "detections.png", dpi=dpi))
-        files.append(plots.plot_recall_vs_density({self.config.model.detector: result},
-                                                  self.config.data.density_bins, run.dir / "recall_vs_density.png",
-                                                  dpi=dpi))
+        files.append(figures.plot_detections(sample, det, run.dir / "detections.png", dpi=dpi))
+        files.append(figures.plot_recall_vs_density({self.config.model.detector: result},
+                                                    self.config.data.density_bins, run.dir / "recall_vs_density.png",
+                                                    dpi=dpi))
         if REAL_SCAN.is_file():
             png, js = detect_files(model, [REAL_SCAN], run.dir / "real_scan", scale=self.config.data.real_scan_scale,
                                    dpi=dpi, tile_size=tuple(self.config.data.image_size))
@@ -277,56 +244,3 @@ class BubblePipeline(Pipeline):
 
     # ------------------------------------------------------------------ CLI
     cli_module = "pipelines.bubble.cli"
-
-
-def detect_files(model, paths, out_dir: Path, scale: float = 0.5, score_threshold: float = 0.3, dpi: int = 110,
-                 tile_size: tuple[int, int] | None = None, progress: bool = False):
-    """Run ``model`` on image files; write ``<stem>.boxes.json`` and ``<stem>.overlay.png``.
-
-    Every file is opened and decoded first: the first unreadable one raises
-    :class:`~sciarch.config.ConfigError` naming it before any detection runs (nothing is
-    written). Images are resized by ``scale``; with ``tile_size`` (the training frame size)
-    an image larger than one frame is detected in overlapping tiles of that size, merged
-    across seams (:mod:`pipelines.bubble.inference`). 16-bit images are scaled by their bit
-    depth. Inputs sharing a file stem get ``<parent folder>_<stem>`` outputs (the JSON's
-    ``output`` field says which).
-    """
-    from pipelines.bubble import plots
-    from pipelines.bubble.inference import check_images, check_scale, detect_image, load_grey, output_stems
-    from pipelines.bubble.simulator import CLASS_NAMES
-
-    from PIL import Image
-
-    check_scale(scale, score_threshold)
-    paths = [Path(p) for p in paths]
-    check_images(paths)
-    stems = output_stems(paths)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    pngs, jsons = [], []
-    for path, stem in zip(paths, stems):
-        img, scaled = load_grey(path)
-        w0, h0 = img.size
-        w1, h1 = max(32, round(w0 * scale)), max(32, round(h0 * scale))
-        arr = np.asarray(img.resize((w1, h1), Image.BILINEAR), dtype=np.float32)
-        det = detect_image(model, arr, tile_size=tile_size, score_threshold=score_threshold, progress=progress,
-                           label=path.name)
-        yxyx = det["boxes"] / scale
-        scores, classes = det["scores"], det["classes"]
-        xyxy = np.stack([yxyx[:, 1], yxyx[:, 0], np.minimum(yxyx[:, 3], w0), np.minimum(yxyx[:, 2], h0)], -1)
-        records = [{"box_xyxy": [round(float(v), 1) for v in b], "score": round(float(s), 4),
-                    "class": CLASS_NAMES[int(c)]} for b, s, c in zip(xyxy, scores, classes)]
-        info = {"image": str(path), "width": w0, "height": h0, "scale": scale, "score_threshold": score_threshold,
-                "output": stem, "tiles": det["n_tiles"],
-                "tile_size": list(det["tile_size"]) if det["tile_size"] else None,
-                "max_detections": det["max_detections"]}
-        if stem != path.stem:
-            info["output_note"] = "another --image has the same file name: outputs are prefixed by the parent folder"
-        js = out_dir / f"{stem}.boxes.json"
-        js.write_text(json.dumps({**info, "detections": records}, indent=1))
-        shown = np.asarray(img) if scaled is None else np.clip(scaled, 0, 255).astype(np.uint8)
-        png = plots.plot_overlay(shown, xyxy, classes, scores, out_dir / f"{stem}.overlay.png",
-                                 title=f"{path.name}: {len(records)} tracks (score >= {score_threshold})", dpi=dpi)
-        pngs.append(png)
-        jsons.append(js)
-    return pngs, jsons

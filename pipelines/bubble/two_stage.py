@@ -10,76 +10,13 @@ with padded rows set to -1.
 
 from __future__ import annotations
 
-import warnings
-
 import keras
 from keras import layers, ops
-from keras_hub.layers import AnchorGenerator
 
 from pipelines.bubble import box_ops
-from pipelines.bubble.backbone import TrackBackbone
+from pipelines.bubble.detector import DetectorMixin, huber, pop_common, with_channel
 from pipelines.bubble.roi_align import MultiLevelRoIAlign
 from pipelines.bubble.rpn import RegionProposalNetwork
-
-
-class DetectorMixin:
-    """Shared pieces of both detectors: anchors, jit guard, detection API, loss trackers."""
-
-    def _make_anchor_generator(self):
-        return AnchorGenerator(
-            bounding_box_format=box_ops.FORMAT, min_level=self.min_level, max_level=self.max_level,
-            num_scales=self.num_scales, aspect_ratios=list(self.aspect_ratios), anchor_size=self.anchor_size,
-        )
-
-    def anchors_for(self, images):
-        levels = self.anchor_generator(images)
-        return ops.concatenate([levels[f"P{lvl}"] for lvl in range(self.min_level, self.max_level + 1)], axis=0)
-
-    def compile(self, *args, jit_compile=False, **kwargs):
-        if jit_compile is True:
-            warnings.warn(f"{type(self).__name__}: jit_compile=True is not supported (crop_and_resize / NMS have "
-                          "no XLA kernels on CPU); compiling with jit_compile=False", stacklevel=2)
-        kwargs.pop("loss", None)
-        return super().compile(*args, jit_compile=False, **kwargs)
-
-    def compile_from_config(self, config):
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if getattr(self, "optimizer", None) is not None and self.built:
-            self.optimizer.build(self.trainable_variables)
-
-    def build(self, input_shape):
-        if self.built:
-            return
-        shape = tuple(input_shape)
-        if any(d is None for d in shape[1:]):
-            raise ValueError(f"{type(self).__name__}.build needs a fully known image shape, got {shape}")
-        self.call(ops.zeros((1,) + tuple(shape[1:]), "float32"), training=False)
-        self.built = True
-
-    def predict_step(self, data):
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        return self._detect(_as_images(x))
-
-    def detect(self, images):
-        """Detections for a batch ``[B, H, W(, 1)]`` of grey-scale frames (0..255, dark tracks):
-        dict ``boxes [B, D, 4]`` (yxyx pixels), ``scores``, ``classes`` (0-based foreground
-        class, -1 for empty slots) and ``num_detections``. Eager calls run a cached
-        ``tf.function`` (one trace per image size)."""
-        import tensorflow as tf
-
-        images = _as_images(images)
-        if not tf.executing_eagerly():
-            return self._detect(images)
-        fn = self.__dict__.get("_compiled_detect")
-        if fn is None:
-            fn = tf.function(self._detect)
-            self.__dict__["_compiled_detect"] = fn
-        return fn(images)
-
-    def _track(self, name, value):
-        tracker = self.loss_trackers[name]
-        tracker.update_state(value)
 
 
 @keras.saving.register_keras_serializable(package="sciarch")
@@ -90,6 +27,9 @@ class TwoStageDetector(DetectorMixin, keras.Model):
         num_classes: foreground classes (background is added internally).
         backbone_widths: channels of the backbone stages (strides 4..32).
         fpn_filters: channels of the pyramid levels, the RPN and the RoI features.
+        (backbone_widths ... aspect_ratios, score_threshold, nms_iou, max_detections and
+        normalization are keyword arguments shared with ``OneStageDetector``, defaults in
+        ``pipelines.bubble.detector.COMMON_DEFAULTS``.)
         min_level: lowest pyramid level with anchors / RoI features.
         max_level: highest pyramid level with anchors.
         anchor_size: base anchor side as a multiple of the level stride.
@@ -128,13 +68,7 @@ class TwoStageDetector(DetectorMixin, keras.Model):
     def __init__(
         self,
         num_classes,
-        backbone_widths=(32, 48, 64, 96),
-        fpn_filters=64,
-        min_level=3,
-        max_level=6,
-        anchor_size=2.0,
-        num_scales=2,
-        aspect_ratios=(0.125, 0.333, 1.0, 3.0, 8.0),
+        *,
         rpn_pre_nms_top_n_train=2000,
         rpn_post_nms_top_n_train=512,
         rpn_pre_nms_top_n_test=2000,
@@ -149,25 +83,15 @@ class TwoStageDetector(DetectorMixin, keras.Model):
         roi_positive_iou=0.5,
         roi_size=7,
         head_units=256,
-        score_threshold=0.05,
-        nms_iou=0.5,
-        max_detections=300,
         rpn_objectness_weight=1.0,
         rpn_box_weight=1.0,
         head_class_weight=1.0,
         head_box_weight=1.0,
-        normalization="layer",
         seed=0,
         **kwargs,
     ):
+        common = pop_common(kwargs)  # backbone / anchor / NMS arguments, see detector.COMMON_DEFAULTS
         super().__init__(**kwargs)
-        self.num_classes = int(num_classes)
-        self.backbone_widths = tuple(int(w) for w in backbone_widths)
-        self.fpn_filters = int(fpn_filters)
-        self.min_level, self.max_level = int(min_level), int(max_level)
-        self.anchor_size = float(anchor_size)
-        self.num_scales = int(num_scales)
-        self.aspect_ratios = tuple(float(a) for a in aspect_ratios)
         self.rpn_pre_nms_top_n_train = int(rpn_pre_nms_top_n_train)
         self.rpn_post_nms_top_n_train = int(rpn_post_nms_top_n_train)
         self.rpn_pre_nms_top_n_test = int(rpn_pre_nms_top_n_test)
@@ -182,23 +106,16 @@ class TwoStageDetector(DetectorMixin, keras.Model):
         self.roi_positive_iou = float(roi_positive_iou)
         self.roi_size = int(roi_size)
         self.head_units = int(head_units)
-        self.score_threshold = float(score_threshold)
-        self.nms_iou = float(nms_iou)
-        self.max_detections = int(max_detections)
         self.rpn_objectness_weight = float(rpn_objectness_weight)
         self.rpn_box_weight = float(rpn_box_weight)
         self.head_class_weight = float(head_class_weight)
         self.head_box_weight = float(head_box_weight)
-        self.normalization = normalization
         self.seed = int(seed)
         if self.rpn_post_nms_top_n_train > self.rpn_pre_nms_top_n_train:
             raise ValueError("TwoStageDetector: rpn_post_nms_top_n_train must be <= rpn_pre_nms_top_n_train")
         if self.rpn_post_nms_top_n_test > self.rpn_pre_nms_top_n_test:
             raise ValueError("TwoStageDetector: rpn_post_nms_top_n_test must be <= rpn_pre_nms_top_n_test")
-
-        self.backbone = TrackBackbone(self.backbone_widths, self.fpn_filters, self.min_level, self.max_level,
-                                      normalization=normalization, name="backbone")
-        self.anchor_generator = self._make_anchor_generator()
+        self._init_common(num_classes, **common)
         self.rpn = RegionProposalNetwork(self.num_scales * len(self.aspect_ratios), self.fpn_filters, name="rpn")
         roi_levels = min(self.max_level, 5)
         self.roi_align = MultiLevelRoIAlign(self.roi_size, canonical_size=64.0,
@@ -218,9 +135,7 @@ class TwoStageDetector(DetectorMixin, keras.Model):
     # ------------------------------------------------------------------ forward
     def call(self, images, training=False):
         """Backbone, RPN and proposals (the box head runs in ``detect`` / ``compute_loss``)."""
-        images = ops.convert_to_tensor(images)
-        if len(images.shape) == 3:
-            images = ops.expand_dims(images, -1)
+        images = with_channel(images)
         height, width = images.shape[1], images.shape[2]
         features = self.backbone(images, training=training)
         logits, deltas = self.rpn(features)
@@ -275,18 +190,11 @@ class TwoStageDetector(DetectorMixin, keras.Model):
         probs = probs * ops.expand_dims(ops.cast(out["proposal_valid"], probs.dtype), -1)
         boxes = box_ops.clip_boxes(box_ops.decode(out["proposals"], out["roi_box_deltas"], box_ops.HEAD_VARIANCE),
                                    height, width)
-        return box_ops.per_class_nms(boxes, probs, self.max_detections, self.nms_iou, self.score_threshold,
-                                     pre_nms_top_k=4 * self.max_detections, image_size=max(height, width))
+        return self._final_nms(boxes, probs, height, width)
 
     # ------------------------------------------------------------------ training
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        images = ops.convert_to_tensor(x)
-        if len(images.shape) == 3:
-            images = ops.expand_dims(images, -1)
-        gt_boxes = ops.cast(y["boxes"], "float32")
-        gt_labels = ops.cast(y["labels"], "int32")
-        gt_valid = gt_labels >= 0
-        anchors = self.anchors_for(images)
+        gt_boxes, gt_labels, gt_valid, anchors = self._loss_inputs(x, y)
 
         # ---- RPN: match anchors, sample, objectness BCE + box Huber on positives
         anchor_iou = box_ops.iou(anchors, gt_boxes)  # [B, N, M]
@@ -329,31 +237,12 @@ class TwoStageDetector(DetectorMixin, keras.Model):
         self._track("rpn_box_loss", rpn_box)
         self._track("head_class_loss", head_cls)
         self._track("head_box_loss", head_box)
-        total = (self.rpn_objectness_weight * rpn_obj + self.rpn_box_weight * rpn_box
-                 + self.head_class_weight * head_cls + self.head_box_weight * head_box)
-        return total + ops.sum(self.losses) if self.losses else total
+        return self._total_loss(self.rpn_objectness_weight * rpn_obj + self.rpn_box_weight * rpn_box
+                                + self.head_class_weight * head_cls + self.head_box_weight * head_box)
 
     def get_config(self):
-        config = super().get_config()
-        for name in ("num_classes", "fpn_filters", "min_level", "max_level", "anchor_size", "num_scales",
-                     "rpn_pre_nms_top_n_train", "rpn_post_nms_top_n_train", "rpn_pre_nms_top_n_test",
-                     "rpn_post_nms_top_n_test", "rpn_nms_iou", "rpn_positive_iou", "rpn_negative_iou",
-                     "rpn_batch_per_image", "rpn_positive_fraction", "roi_batch_per_image", "roi_positive_fraction",
-                     "roi_positive_iou", "roi_size", "head_units", "score_threshold", "nms_iou", "max_detections",
-                     "rpn_objectness_weight", "rpn_box_weight", "head_class_weight", "head_box_weight",
-                     "normalization", "seed"):
-            config[name] = getattr(self, name)
-        config["backbone_widths"] = list(self.backbone_widths)
-        config["aspect_ratios"] = list(self.aspect_ratios)
-        return config
-
-
-def _as_images(images):
-    images = ops.cast(ops.convert_to_tensor(images), "float32")
-    return ops.expand_dims(images, -1) if len(images.shape) == 3 else images
-
-
-def huber(diff, beta):
-    """Smooth-L1 summed over the 4 box coordinates."""
-    a = ops.abs(diff)
-    return ops.sum(ops.where(a < beta, 0.5 * a * a / beta, a - 0.5 * beta), axis=-1)
+        return self._common_config(super().get_config(), (
+            "rpn_pre_nms_top_n_train", "rpn_post_nms_top_n_train", "rpn_pre_nms_top_n_test",
+            "rpn_post_nms_top_n_test", "rpn_nms_iou", "rpn_positive_iou", "rpn_negative_iou", "rpn_batch_per_image",
+            "rpn_positive_fraction", "roi_batch_per_image", "roi_positive_fraction", "roi_positive_iou", "roi_size",
+            "head_units", "rpn_objectness_weight", "rpn_box_weight", "head_class_weight", "head_box_weight", "seed"))

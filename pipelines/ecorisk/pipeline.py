@@ -237,6 +237,13 @@ class EcoRiskPipeline(Pipeline):
         risk = np.asarray(model.predict(x, batch_size=4096, verbose=0)).ravel()
         return risk, t, imp, z
 
+    def external_raster(self, folder) -> "D.RasterData":
+        """The rasters of ``folder`` (embedded layout) on this run's grid scale, whole (no
+        ``data.window``), normalised with the training statistics of the embedded data."""
+        self.raster()  # training statistics
+        ext_cfg = self.config.data.model_copy(update={"window": None})
+        return D.load_raster(folder, ext_cfg, stats=self._raster.stats)
+
     def predict_raster(self, model, rd) -> np.ndarray:
         from pipelines.ecorisk.model import predict_map, receptive_radius
 
@@ -250,9 +257,7 @@ class EcoRiskPipeline(Pipeline):
             if self.is_raster:
                 if not path.is_dir():
                     raise ValueError(f"{path}: expected a folder of GeoTIFFs for data.dataset 'guadeloupe_raster'")
-                self.raster()  # training statistics
-                ext_cfg = cfg.model_copy(update={"window": None})
-                rd = D.load_raster(path, ext_cfg, stats=self._raster.stats)
+                rd = self.external_raster(path)
                 risk_map = self.predict_raster(model, rd)
                 risk, t, imp, z = risk_map[rd.valid], rd.target[rd.valid], rd.importance[rd.valid], rd.zone[rd.valid]
                 zone_names = rd.zone_names
@@ -293,6 +298,9 @@ class EcoRiskPipeline(Pipeline):
         from pipelines.ecorisk import report as R
 
         return R.write_report(self, Path(run.dir), model, metrics, self.compare(model, "test"))
+
+    # ------------------------------------------------------------------ CLI
+    cli_module = "pipelines.ecorisk.cli"
 
     def results_file(self) -> Path:
         return PROJECT_ROOT / "benchmarks" / "results" / "ecorisk.json"

@@ -66,33 +66,49 @@ def write_report(pipe, out: Path, model, metrics: dict, comparison: Comparison) 
 # --------------------------------------------------------------------------- maps
 
 
-def write_risk_map(pipe, model, out: Path, dpi: int) -> list[Path]:
+def write_risk_map(pipe, model, out: Path, dpi: int, rasters: Path | None = None,
+                   tif: Path | None = None) -> list[Path]:
+    """Write the risk GeoTIFF (``tif``, default ``out/risk_map.tif``) and its PNG (same name, ``.png``).
+
+    ``rasters``: a folder of GeoTIFF layers in the embedded layout to map instead of the
+    embedded Guadeloupe layers (raster runs: stacked at the run's ``data.scale`` and normalised
+    with its training statistics; points runs: the layers at ``data.map_scale``). Returns the
+    PNG in a list (the report's file list).
+    """
     from sciarch.io.raster import write_geotiff
 
     cfg = pipe.config.data
+    tif = Path(tif) if tif is not None else out / "risk_map.tif"
     if pipe.is_raster:
-        rd = pipe.raster()
+        rd = pipe.raster() if rasters is None else pipe.external_raster(rasters)
         risk = pipe.predict_raster(model, rd)
         grid, valid = rd.grid, rd.valid
         title = "deforestation risk 2010-2020 (forest of 2010)"
     elif cfg.dataset == "guadeloupe_points":
-        risk, grid, valid = points_model_map(pipe, model)
+        risk, grid, valid = points_model_map(pipe, model, rasters)
         title = "deforestation risk 2010-2020 (points model on the raster layers)"
     else:
+        if rasters is not None:
+            raise D.EcoDataError(f"{rasters}: an 'amazon_grid' run maps 25 km cells, not raster layers "
+                                 "(use a guadeloupe_raster or guadeloupe_points run)")
         risk, grid, valid = amazon_cell_map(pipe, model)
         title = "deforestation risk, latest labelled year (25 km cells)"
-    write_geotiff(out / "risk_map.tif", np.where(valid, risk, NODATA), grid, nodata=NODATA, valid=valid)
-    return [plot_map(np.where(valid, risk, np.nan), out / "risk_map.png", title, dpi)]
+    write_geotiff(tif, np.where(valid, risk, NODATA), grid, nodata=NODATA, valid=valid)
+    return [plot_map(np.where(valid, risk, np.nan), tif.with_suffix(".png"), title, dpi)]
 
 
-def points_model_map(pipe, model):
-    """Apply the tabular points model to every forest pixel of the raster layers."""
+def points_model_map(pipe, model, folder: Path | None = None):
+    """Apply the tabular points model to every forest pixel of the raster layers in ``folder``
+    (default: the embedded Guadeloupe layers)."""
     from sciarch.io.raster import normalise, stack_rasters
 
     cfg = pipe.config.data
     td, _, _ = pipe.table()
-    folder = D.data_dir(cfg) / "guadeloupe"
+    folder = Path(folder) if folder is not None else D.data_dir(cfg) / "guadeloupe"
     layers = ["fcc23"] + list(td.names)
+    for n in layers:
+        if not (folder / f"{n}.tif").is_file():
+            raise D.EcoDataError(f"{folder / f'{n}.tif'}: raster layer missing from {folder}")
     stack = stack_rasters([folder / f"{n}.tif" for n in layers], names=layers, reference=folder / "fcc23.tif",
                           resampling={n: D.RASTER_LAYERS.get(n, "bilinear") for n in layers}, scale=cfg.map_scale)
     valid = stack.valid.all(axis=-1) & np.isin(stack.layer("fcc23"), (0.0, 1.0))

@@ -76,7 +76,7 @@ class GuadeloupeSamplePoints(_EcoTable):
 
     def _load(self):
         path = self.source_dir / "guadeloupe" / "sample_points.csv.gz"
-        df = D._read_csv(path, D.GLP_POINT_COLUMNS)
+        df = D.read_csv(path, D.GLP_POINT_COLUMNS)
         bad = df["fcc23"].notna() & ~df["fcc23"].isin([0, 1])
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
@@ -116,7 +116,7 @@ class AmazonDeforestationGrid(_EcoTable):
 
     def _load(self):
         path = self.source_dir / "amazon" / "deforestation_grid_25km2.csv.gz"
-        df = D._read_csv(path, D.AMAZON_COLUMNS)
+        df = D.read_csv(path, D.AMAZON_COLUMNS)
         df = df.assign(def_target_km2=D.amazon_targets(df))
         split = D.spatial_split(df["block"].astype(str).to_numpy(), df["lon"].to_numpy(), df["lat"].to_numpy(),
                                 _default_split_cfg())

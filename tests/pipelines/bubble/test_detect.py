@@ -14,7 +14,7 @@ from PIL import Image
 from scipy import ndimage
 
 from pipelines.bubble.inference import detect_image, merge_tile_detections, output_stems, tile_origins
-from pipelines.bubble.pipeline import detect_files
+from pipelines.bubble.inference import detect_files
 
 REAL_SCAN = Path(__file__).resolve().parents[3] / "data" / "bubble" / "bubble_chamber_photo_left.png"
 
@@ -146,7 +146,8 @@ def test_duplicate_file_names_get_distinct_outputs(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_model():
-    from pipelines.bubble.pipeline import build_detector, BubbleModelConfig
+    from pipelines.bubble.model import build_detector
+    from pipelines.bubble.pipeline import BubbleModelConfig
 
     cfg = BubbleModelConfig(backbone_widths=(8, 16, 16, 16), fpn_filters=16, head_units=32, max_level=5,
                             rpn_post_nms_top_n_test=64, rpn_pre_nms_top_n_test=200, score_threshold=0.0)

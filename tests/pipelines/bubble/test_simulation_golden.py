@@ -5,11 +5,10 @@ import hashlib
 
 import numpy as np
 
-from pipelines.bubble import simulator as compat
 from pipelines.bubble.simulation import SIMULATOR_VERSION, BubbleChamberSimulator, SimulatorConfig
 
 # sha256 over (name, dtype, shape, bytes) of every Sample array, computed with the
-# single-module simulator (pipelines/bubble/simulator.py at SIMULATOR_VERSION 1.0)
+# single-module simulator (the former pipelines/bubble/simulator.py at SIMULATOR_VERSION 1.0)
 GOLDEN = {
     "small": "e64057bbb93393ae7ba1f64fdffb8d23aba5fa99576c8b1d1c37514d328bbd3d",
     "kinks": "1b4a605840d04e114207f496d45e66f5de821c1487e1762b94390e8fa33dac42",
@@ -41,7 +40,3 @@ def test_frames_and_labels_match_the_pinned_digest():
     for case, want in GOLDEN.items():
         assert digest(simulate(case)) == want, f"{case}: simulator output changed (bump SIMULATOR_VERSION)"
 
-
-def test_old_module_path_is_the_same_simulator():
-    assert compat.BubbleChamberSimulator is BubbleChamberSimulator
-    assert compat.SimulatorConfig is SimulatorConfig

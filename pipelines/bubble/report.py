@@ -1,4 +1,4 @@
-"""Figures of the bubble pipeline: detections overlaid, recall vs track density, real-scan overlay."""
+"""Report figures of the bubble pipeline: detections overlaid, recall vs track density, real-scan overlay."""
 
 from __future__ import annotations
 
