@@ -35,14 +35,15 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from sciarch.callbacks import ResumableCSVLogger, TrainingStateBackup
 from sciarch.config import ConfigError, PipelineConfig, TrainConfig, dump_config
 from sciarch.distribute import distribute_inputs, make_strategy, worker_info
 from sciarch.epochs import EpochCounter
 from sciarch.losses import with_loss
-from sciarch.pipeline import Pipeline, get_pipeline_class
 from sciarch.model_io import MissingModelError, ModelLoadError, load_run_model  # noqa: F401  (re-exported)
-from sciarch.runs import Run, config_hash, write_json_atomic
-from sciarch.viz import plot_training_curves
+from sciarch.pipeline import Pipeline, get_pipeline_class
+from sciarch.report import read_epochs, write_report
+from sciarch.runs import Run, config_hash
 
 
 def make_optimizer(train: TrainConfig) -> keras.optimizers.Optimizer:
@@ -56,131 +57,6 @@ def make_optimizer(train: TrainConfig) -> keras.optimizers.Optimizer:
     if train.optimizer == "sgd":
         return keras.optimizers.SGD(momentum=0.9, **kw)
     return keras.optimizers.RMSprop(**kw)
-
-
-class ResumableCSVLogger(keras.callbacks.CSVLogger):
-    """``CSVLogger(append=True)`` that keeps one row per epoch across kill-and-resume.
-
-    A crash can land after an epoch's row was written but before BackupAndRestore saved
-    that epoch; the resumed ``fit`` then repeats it. At the first epoch of each ``fit``
-    this logger drops the rows of that epoch and later ones before appending. Put it
-    before BackupAndRestore so a row is never missing for an epoch that was backed up.
-    """
-
-    def __init__(self, filename: str):
-        super().__init__(filename, append=True)
-        self._pruned = False
-
-    def on_train_begin(self, logs=None):
-        self._pruned = False
-        super().on_train_begin(logs)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self._pruned:
-            return
-        self._pruned = True
-        if self.csv_file is not None and not self.csv_file.closed:
-            self.csv_file.close()
-        _drop_history_from(Path(self.filename), epoch)
-        super().on_train_begin()  # reopen for appending; the header is written only if missing
-
-
-def _drop_history_from(path: Path, epoch: int) -> None:
-    if not path.is_file():
-        return
-    with open(path, newline="") as fh:  # keep CSVLogger's line endings
-        lines = fh.read().splitlines(keepends=True)
-    if not lines:
-        return
-    kept = [lines[0]]
-    for line in lines[1:]:
-        head = line.split(",", 1)[0].strip()
-        if head.isdigit() and int(head) < epoch:
-            kept.append(line)
-    if len(kept) != len(lines):
-        kept = [ln if ln.endswith(("\n", "\r")) else ln + "\n" for ln in kept]
-        tmp = path.with_suffix(".csv.tmp")
-        with open(tmp, "w", newline="") as fh:
-            fh.write("".join(kept))
-        tmp.replace(path)
-
-
-class TrainingStateBackup(keras.callbacks.Callback):
-    """Backs up, with every epoch, the training state BackupAndRestore leaves out.
-
-    That is the models' ``SeedGenerator`` states (dropout and other random layers: not in
-    ``save_weights``) and the bookkeeping of EarlyStopping (``wait``, ``best``, ...) and
-    ModelCheckpoint (``best``). Each record is keyed by the epoch BackupAndRestore resumes
-    at; put this callback before BackupAndRestore (its record of an epoch is then written
-    first) and after it is restored (``on_train_begin`` runs after BackupAndRestore's).
-    """
-
-    _ES_FIELDS = ("wait", "best", "best_epoch", "stopped_epoch")
-
-    def __init__(self, path: Path, peers: list | None = None, keep: int = 3):
-        super().__init__()
-        self.path = Path(path)
-        self.peers = peers if peers is not None else []
-        self.keep = keep
-
-    def _seed_states(self) -> list:
-        from keras.src.random.seed_generator import global_seed_generator
-
-        states = [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
-        return states + [global_seed_generator().state]
-
-    def _records(self) -> list:
-        if not self.path.is_file():
-            return []
-        try:
-            return json.loads(self.path.read_text())
-        except (json.JSONDecodeError, OSError):
-            return []
-
-    def on_epoch_end(self, epoch, logs=None):
-        record = {"epoch": epoch + 1, "seeds": [[int(x) for x in v.numpy().ravel()] for v in self._seed_states()],
-                  "callbacks": []}
-        for cb in self.peers:
-            if isinstance(cb, keras.callbacks.EarlyStopping):
-                record["callbacks"].append({k: _jsonable(getattr(cb, k, None)) for k in self._ES_FIELDS})
-            else:  # ModelCheckpoint
-                record["callbacks"].append({"best": _jsonable(getattr(cb, "best", None))})
-        records = [r for r in self._records() if r.get("epoch", -1) <= epoch][-(self.keep - 1):] + [record]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.path, records)
-
-    def on_train_begin(self, logs=None):
-        self._restored = False
-
-    def on_epoch_begin(self, epoch, logs=None):
-        # the first epoch of this fit: BackupAndRestore and the peers' on_train_begin have run
-        if getattr(self, "_restored", True):
-            return
-        self._restored = True
-        if epoch == 0:
-            return
-        record = next((r for r in self._records() if r.get("epoch") == epoch), None)
-        if record is None:
-            print(f"warning: {self.path}: no saved random/callback state for epoch {epoch}; the resumed run may "
-                  "differ from an uninterrupted one", file=sys.stderr)
-            return
-        states = self._seed_states()
-        if len(states) == len(record["seeds"]):
-            for var, value in zip(states, record["seeds"]):
-                var.assign(tf.constant(value, dtype=var.dtype, shape=var.shape))
-        for cb, saved in zip(self.peers, record.get("callbacks", [])):
-            for k, v in saved.items():
-                if v is not None:
-                    setattr(cb, k, v if k == "best" else int(v))
-
-
-def _jsonable(v):
-    """A float (or None for missing / non-finite values) for the state record."""
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def _callbacks(run: Run, cfg: PipelineConfig, has_validation: bool, chief: bool, worker: int,
@@ -312,7 +188,7 @@ def run_pipeline(cfg: PipelineConfig, out: str | Path | None = None, runs_root: 
             "headline": evaluation.get(cls.headline_metric),
             "evaluation": evaluation,
             "final_epoch_logs": _last_epoch_logs(run.history_path),
-            "epochs_completed": len(_read_epochs(run.history_path)),
+            "epochs_completed": len(read_epochs(run.history_path)),
             "train_wall_time_s": run.info.get("train_wall_time_s"),
             "replicas": strategy.num_replicas_in_sync,
             "workers": winfo.num_workers,
@@ -410,60 +286,3 @@ def _finite(v):
     return v if math.isfinite(v) else None
 
 
-def _read_epochs(history_csv: Path) -> list[str]:
-    if not history_csv.is_file():
-        return []
-    lines = history_csv.read_text().splitlines()[1:]
-    return [ln for ln in lines if ln.strip() and not ln.startswith("epoch")]
-
-
-def write_report(run: Run, pipeline: Pipeline, model: keras.Model, metrics: dict) -> Path:
-    """``report.md`` with the training curves, the metrics table and the pipeline's own plots."""
-    dpi = pipeline.config.report.dpi
-    figures: list[Path] = []
-    if run.history_path.is_file() and _read_epochs(run.history_path):
-        figures.append(plot_training_curves(run.history_path, run.dir / "training_curves.png", dpi=dpi))
-    figures += [Path(p) for p in pipeline.report(run, model, metrics) or []]
-    lines = [
-        f"# {pipeline.name} run report",
-        "",
-        pipeline.description,
-        "",
-        f"- run directory: `{run.dir}`",
-        f"- epochs completed: {metrics.get('epochs_completed')}; training wall time {metrics.get('train_wall_time_s')} s; "
-        f"replicas {metrics.get('replicas')}, workers {metrics.get('workers')}",
-        f"- headline ({metrics.get('headline_metric')}): {_fmt(metrics.get('headline'))}",
-        "",
-        f"## Metrics ({metrics.get('split')})",
-        "",
-        "| metric | value |",
-        "|---|---|",
-    ]
-    lines += [f"| {k} | {_fmt(v)} |" for k, v in _flatten(metrics.get("evaluation", {})).items()]
-    lines += ["", "## Figures", ""]
-    for fig in figures:
-        rel = fig.relative_to(run.dir) if fig.is_relative_to(run.dir) else fig
-        lines += [f"### {fig.stem.replace('_', ' ')}", "", f"![{fig.stem}]({rel})", ""]
-    lines += ["## Configuration", "", "```yaml", run.config_path.read_text().rstrip(), "```", ""]
-    path = run.dir / "report.md"
-    path.write_text("\n".join(lines))
-    return path
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        elif isinstance(v, (list, tuple)) and len(v) > 8:
-            continue
-        else:
-            out[key] = v
-    return out
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4f}"
-    return str(v)

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from sciarch.runner import _drop_history_from
+from sciarch.callbacks import drop_history_from as _drop_history_from
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_CFG = ROOT / "tests" / "fixtures" / "blobs.yaml"

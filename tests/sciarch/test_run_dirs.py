@@ -17,6 +17,7 @@ import tensorflow as tf
 
 import tests.fixtures.blobs_pipeline as blobs  # noqa: F401  (registers the fixture pipeline)
 from sciarch import runner as R
+from sciarch.callbacks import drop_history_from
 from sciarch.config import ConfigError, load_config
 from sciarch.epochs import EpochCounter, map_with_seed, shuffle
 from sciarch.runs import FinishedRunError, Run, config_diff
@@ -226,5 +227,5 @@ def test_demo_reports_finished_runs_as_done(tmp_path, monkeypatch):
 def test_history_pruning_keeps_csvlogger_line_endings(tmp_path):
     history = tmp_path / "history.csv"
     history.write_bytes(b"epoch,loss\r\n0,0.9\r\n1,0.7\r\n2,0.6\r\n")
-    R._drop_history_from(history, 2)
+    drop_history_from(history, 2)
     assert history.read_bytes() == b"epoch,loss\r\n0,0.9\r\n1,0.7\r\n"
