@@ -8,7 +8,7 @@ from keras import layers
 from sciarch.layers import DepthwiseSeparableBlock, InceptionBlock, ResidualBlock
 
 
-@keras.saving.register_keras_serializable(package="sciarch")
+@keras.saving.register_keras_serializable(package="sciarch.bubble")
 class TrackBackbone(keras.layers.Layer):
     """Small CNN + feature pyramid (FPN) for grey-scale track images.
 

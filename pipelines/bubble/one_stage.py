@@ -19,7 +19,7 @@ from pipelines.bubble import box_ops
 from pipelines.bubble.detector import DetectorMixin, huber, pop_common, with_channel
 
 
-@keras.saving.register_keras_serializable(package="sciarch")
+@keras.saving.register_keras_serializable(package="sciarch.bubble")
 class OneStageDetector(DetectorMixin, keras.Model):
     """RetinaNet-style dense detector (one-stage, per-class NMS) for track images.
 

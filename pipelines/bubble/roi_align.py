@@ -7,7 +7,7 @@ import tensorflow as tf
 from keras import ops
 
 
-@keras.saving.register_keras_serializable(package="sciarch")
+@keras.saving.register_keras_serializable(package="sciarch.bubble")
 class MultiLevelRoIAlign(keras.layers.Layer):
     """Pool a fixed ``output_size x output_size`` feature patch for every region.
 

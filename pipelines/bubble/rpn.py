@@ -6,7 +6,7 @@ import keras
 from keras import layers, ops
 
 
-@keras.saving.register_keras_serializable(package="sciarch")
+@keras.saving.register_keras_serializable(package="sciarch.bubble")
 class RegionProposalNetwork(keras.layers.Layer):
     """Objectness and box-delta predictions for every anchor of every pyramid level.
 

@@ -19,7 +19,7 @@ from pipelines.bubble.roi_align import MultiLevelRoIAlign
 from pipelines.bubble.rpn import RegionProposalNetwork
 
 
-@keras.saving.register_keras_serializable(package="sciarch")
+@keras.saving.register_keras_serializable(package="sciarch.bubble")
 class TwoStageDetector(DetectorMixin, keras.Model):
     """Faster R-CNN-style detector of bubble-chamber tracks.
 

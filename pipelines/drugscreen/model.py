@@ -62,7 +62,7 @@ SUB_MODELS = (LIGAND_ENCODER, PROTEIN_ENCODER, AFFINITY_HEAD)
 
 
 # ----------------------------------------------------------------------------- helper layer
-@keras.saving.register_keras_serializable(package="sciarch")
+@keras.saving.register_keras_serializable(package="sciarch.drugscreen")
 class UniqueRows(keras.layers.Layer):
     """Find the distinct samples of a batch: ``(keep [U], inverse [B])``.
 
