@@ -50,6 +50,33 @@ def _input_names(model) -> list[str] | None:
     return None
 
 
+def _sub_models(model):
+    """The (ligand encoder, protein encoder, head) sub-models of one affinity model."""
+    try:
+        return tuple(model.get_layer(n) for n in (LIGAND_ENCODER, PROTEIN_ENCODER, AFFINITY_HEAD))
+    except ValueError as exc:
+        raise ScorerError(
+            f"the model has no sub-model named in ({exc}); a screening model needs "
+            f"'{LIGAND_ENCODER}', '{PROTEIN_ENCODER}' and '{AFFINITY_HEAD}'"
+        ) from None
+
+
+def _members(model) -> list:
+    """The affinity models inside ``model``: itself, or the members of an ensemble (nested models
+    that hold the sub-models, in the ensemble's order)."""
+    names = {layer.name for layer in model.layers}
+    if LIGAND_ENCODER in names or not any(hasattr(layer, "layers") for layer in model.layers):
+        return [model]
+    members = [layer for layer in model.layers
+               if hasattr(layer, "layers") and LIGAND_ENCODER in {sub.name for sub in layer.layers}]
+    return members or [model]
+
+
+def _feed(encoder, tokens):
+    names = _input_names(encoder)
+    return {names[0]: tokens} if names else tokens
+
+
 class AffinityModelScorer:
     """Score ligand graph batches against fixed protein targets with a drugscreen affinity model.
 
@@ -76,26 +103,20 @@ class AffinityModelScorer:
 
         if not targets:
             raise ScorerError("at least one target is needed")
-        try:
-            self.ligand_encoder = model.get_layer(LIGAND_ENCODER)
-            self.protein_encoder = model.get_layer(PROTEIN_ENCODER)
-            self.affinity_head = model.get_layer(AFFINITY_HEAD)
-        except ValueError as exc:
-            raise ScorerError(
-                f"the model has no sub-model named in ({exc}); a screening model needs "
-                f"'{LIGAND_ENCODER}', '{PROTEIN_ENCODER}' and '{AFFINITY_HEAD}'"
-            ) from None
+        #: (ligand encoder, protein encoder, head) of each member (one for a single model, N for a
+        #: ``train.ensemble: N`` model, whose score is the mean over its members)
+        self.members = [_sub_models(m) for m in _members(model)]
+        self.ligand_encoder, self.protein_encoder, self.affinity_head = self.members[0]
         self.target_names = [n for n, _ in targets]
         #: targets cut to the model's length (also in summary.json); each warned about on stderr
         self.truncated_targets = truncation_notes(targets, max_protein_length, sources)
         for note in self.truncated_targets:
             print(truncation_warning(note), file=sys.stderr, flush=True)
         tokens = np.stack([tokenize_protein(s, max_protein_length, name=n) for n, s in targets])
-        prot_in = _input_names(self.protein_encoder)
-        feed = {prot_in[0]: tokens} if prot_in else tokens
-        self.target_embeddings = tf.constant(
-            np.asarray(self.protein_encoder(feed, training=False), dtype=np.float32)
-        )  # [T, Dp], computed once
+        self.target_embeddings = [
+            tf.constant(np.asarray(prot(_feed(prot, tokens), training=False), dtype=np.float32))
+            for _, prot, _ in self.members
+        ]  # per member [T, Dp], computed once
         self._lig_inputs = _input_names(self.ligand_encoder) or list(GRAPH_KEYS)
         self.fingerprint = {
             "sha256": model_sha256,
@@ -117,13 +138,16 @@ class AffinityModelScorer:
         import tensorflow as tf
 
         x = {k: tf.cast(batch[k], tf.int32 if k == "edge_index" else tf.float32) for k in self._lig_inputs}
-        lig = self.ligand_encoder(x, training=False)  # [B, D]
-        t = tf.shape(self.target_embeddings)[0]
-        b = tf.shape(lig)[0]
-        lig_rep = tf.repeat(lig, t, axis=0)  # [B*T, D]: molecule-major
-        prot = tf.tile(self.target_embeddings, [b, 1])  # [B*T, Dp]
-        out = self.affinity_head([lig_rep, prot], training=False)
-        return tf.reshape(tf.cast(out, tf.float32), [b, t])
+        scores = []
+        for (ligand_encoder, _, head), target_embeddings in zip(self.members, self.target_embeddings):
+            lig = ligand_encoder(x, training=False)  # [B, D]
+            t = tf.shape(target_embeddings)[0]
+            b = tf.shape(lig)[0]
+            lig_rep = tf.repeat(lig, t, axis=0)  # [B*T, D]: molecule-major
+            prot = tf.tile(target_embeddings, [b, 1])  # [B*T, Dp]
+            out = head([lig_rep, prot], training=False)
+            scores.append(tf.reshape(tf.cast(out, tf.float32), [b, t]))
+        return scores[0] if len(scores) == 1 else tf.reduce_mean(tf.stack(scores), axis=0)
 
     def score(self, arrays: dict) -> np.ndarray:
         """Scores ``[B, T]`` (float32) for one padded graph batch (uint8 transport or float32)."""
