@@ -65,16 +65,64 @@ class EarlyStoppingConfig(Section):
     restore_best_weights: bool = True
 
 
+class LRScheduleConfig(Section):
+    """``train.lr_schedule``: step-based schedule of the learning rate (see :mod:`sciarch.schedules`).
+
+    ``train.learning_rate`` is the peak rate. ``lr_schedule: warmup_cosine`` (a bare name) is
+    short for ``{name: warmup_cosine}``.
+    """
+
+    name: Literal["constant", "warmup_cosine", "one_cycle"] = "constant"
+    warmup_epochs: float = Field(0.0, ge=0, description="linear warm-up (one_cycle: rising phase; 0 = 30 %)")
+    min_lr_ratio: float = Field(0.0, ge=0, le=1, description="final rate / peak rate (warmup_cosine, one_cycle)")
+    start_lr_ratio: float = Field(0.04, gt=0, le=1, description="one_cycle: first rate / peak rate")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _fields_of_the_schedule(self) -> "LRScheduleConfig":
+        # values, not "was it set": a resolved config.yaml lists every field with its default
+        defaults = {k: f.default for k, f in type(self).model_fields.items()}
+        if self.start_lr_ratio != defaults["start_lr_ratio"] and self.name != "one_cycle":
+            raise ValueError(f"train.lr_schedule.start_lr_ratio applies to one_cycle only, not to '{self.name}'")
+        if self.min_lr_ratio != defaults["min_lr_ratio"] and self.name == "constant":
+            raise ValueError("train.lr_schedule.min_lr_ratio does not apply to 'constant' "
+                             "(use warmup_cosine or one_cycle)")
+        return self
+
+
+class ReduceOnPlateauConfig(Section):
+    """``train.reduce_on_plateau``: multiply the learning rate by ``factor`` after ``patience`` epochs
+    without improvement of ``monitor`` (Keras ReduceLROnPlateau; its state survives a resume)."""
+
+    monitor: str = "val_loss"
+    factor: float = Field(0.5, gt=0, lt=1)
+    patience: int = Field(2, ge=0)
+    min_lr: float = Field(0.0, ge=0)
+    cooldown: int = Field(0, ge=0)
+    mode: Literal["auto", "min", "max"] = "auto"
+
+
 class TrainConfig(Section):
     epochs: int = Field(5, ge=1)
     batch_size: int = Field(32, ge=1, description="global batch size (all replicas together)")
     learning_rate: float = Field(1e-3, gt=0)
+    lr_schedule: LRScheduleConfig = Field(default_factory=LRScheduleConfig)
+    reduce_on_plateau: ReduceOnPlateauConfig | None = None
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
-    weight_decay: float = Field(0.0, ge=0)
-    clipnorm: float | None = Field(None, gt=0)
+    weight_decay: float = Field(0.0, ge=0, description="decoupled (AdamW-style) decay for every optimizer; "
+                                "adamw uses 1e-4 when this is 0")
+    clipnorm: float | None = Field(None, gt=0, description="clip each gradient tensor to this norm")
+    global_clipnorm: float | None = Field(None, gt=0, description="clip all gradients together to this norm")
+    clipvalue: float | None = Field(None, gt=0, description="clip each gradient element to [-v, v]")
     steps_per_epoch: int | None = Field(None, ge=1)
     validation_steps: int | None = Field(None, ge=1)
     early_stopping: EarlyStoppingConfig | None = None
+    ensemble: int = Field(1, ge=1, le=64, description="members trained with seeds seed, seed+1, ...; "
+                          "model.keras averages their outputs")
     tensorboard: bool = True
     backup_and_restore: bool = True
     verbose: Literal["auto", 0, 1, 2] = "auto"
@@ -87,6 +135,21 @@ class TrainConfig(Section):
         if isinstance(v, bool):  # Literal[1] would accept True
             raise ValueError("input should be 'auto', 0, 1 or 2")
         return v
+
+    @model_validator(mode="after")
+    def _compatible_training_options(self) -> "TrainConfig":
+        sched = self.lr_schedule
+        if self.reduce_on_plateau is not None and (sched.name != "constant" or sched.warmup_epochs):
+            what = f"name '{sched.name}'" if sched.name != "constant" else "warmup_epochs"
+            raise ValueError(f"train.reduce_on_plateau cannot be combined with train.lr_schedule {what} (a schedule "
+                             "sets the rate every step); use one of the two")
+        if sched.warmup_epochs and sched.warmup_epochs >= self.epochs:
+            raise ValueError(f"train.lr_schedule.warmup_epochs ({sched.warmup_epochs:g}) must be less than "
+                             f"train.epochs ({self.epochs})")
+        clips = [k for k in ("clipnorm", "global_clipnorm", "clipvalue") if getattr(self, k) is not None]
+        if len(clips) > 1:
+            raise ValueError(f"train.{clips[0]} and train.{clips[1]} cannot both be set (Keras applies one clipping)")
+        return self
 
 
 class LossConfig(Section):

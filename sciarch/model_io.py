@@ -83,6 +83,7 @@ def load_run_model(run_dir: str | Path, pipeline_cls: type | None = None) -> ker
             (Python lambdas), or classes that are not registered -- one line each; no code
             from the file runs.
     """
+    import sciarch.ensemble  # noqa: F401  (register the ensemble layer of train.ensemble runs)
     import sciarch.layers  # noqa: F401  (register layers)
     from sciarch.registry import available_pipelines
 

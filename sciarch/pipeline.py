@@ -72,6 +72,9 @@ class Pipeline:
     headline_metric: ClassVar[str] = "loss"
     #: the splits ``evaluate`` understands
     splits: ClassVar[tuple[str, ...]] = ("train", "validation")
+    #: whether ``train.ensemble: N > 1`` may average N trained models' outputs (False for models
+    #: whose outputs cannot be averaged, e.g. a detector returning boxes: the config is refused)
+    supports_ensemble: ClassVar[bool] = True
 
     #: the training epoch counter (a scalar int64 ``tf.Variable``) the runner sets before it calls
     #: ``build_inputs("train")``; ``None`` outside the runner. Shuffle the train split with

@@ -35,51 +35,55 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from sciarch.callbacks import ResumableCSVLogger, TrainingStateBackup
+from sciarch.callbacks import LearningRateLogger, ResumableCSVLogger, TrainingStateBackup
 from sciarch.config import ConfigError, PipelineConfig, TrainConfig, dump_config
 from sciarch.distribute import distribute_inputs, make_strategy, worker_info
+from sciarch.ensemble import build_ensemble
 from sciarch.epochs import EpochCounter
 from sciarch.losses import with_loss
 from sciarch.model_io import MissingModelError, ModelLoadError, load_run_model  # noqa: F401  (re-exported)
 from sciarch.pipeline import Pipeline, get_pipeline_class
 from sciarch.report import read_epochs, write_report
 from sciarch.runs import Run, config_hash
+from sciarch.schedules import build_learning_rate
 
 
-def make_optimizer(train: TrainConfig) -> keras.optimizers.Optimizer:
-    kw = {"learning_rate": train.learning_rate}
-    if train.clipnorm:
-        kw["clipnorm"] = train.clipnorm
-    if train.optimizer == "adam":
-        return keras.optimizers.Adam(**kw)
+def make_optimizer(train: TrainConfig, steps_per_epoch: int | None = None) -> keras.optimizers.Optimizer:
+    """The optimizer of ``train``: its learning rate or ``lr_schedule`` (which needs ``steps_per_epoch``),
+    decoupled weight decay (Keras applies ``weight_decay`` AdamW-style for every optimizer), clipping."""
+    kw = {"learning_rate": build_learning_rate(train, steps_per_epoch)}
+    for name in ("clipnorm", "global_clipnorm", "clipvalue"):
+        if getattr(train, name) is not None:
+            kw[name] = getattr(train, name)
     if train.optimizer == "adamw":
         return keras.optimizers.AdamW(weight_decay=train.weight_decay or 1e-4, **kw)
+    if train.weight_decay:
+        kw["weight_decay"] = train.weight_decay
+    if train.optimizer == "adam":
+        return keras.optimizers.Adam(**kw)
     if train.optimizer == "sgd":
         return keras.optimizers.SGD(momentum=0.9, **kw)
     return keras.optimizers.RMSprop(**kw)
 
 
+def _monitor(name: str, has_validation: bool) -> str:
+    """``val_x`` becomes ``x`` for a pipeline without a validation split."""
+    return name[4:] if name.startswith("val_") and not has_validation else name
+
+
 def _callbacks(run: Run, cfg: PipelineConfig, has_validation: bool, chief: bool, worker: int,
                epoch_counter: EpochCounter | None = None) -> list:
+    """The callbacks of every ``fit``, in the order their ``on_epoch_end`` must run: the learning rate
+    into the logs, the history row, checkpoint/early stopping/ReduceLROnPlateau, then the
+    training-state record and BackupAndRestore (so a backed-up epoch has its row and its state)."""
     t = cfg.train
-    monitor = t.early_stopping.monitor if t.early_stopping else ("val_loss" if has_validation else "loss")
-    if monitor.startswith("val_") and not has_validation:
-        monitor = monitor[4:]
+    monitor = _monitor(t.early_stopping.monitor if t.early_stopping else "val_loss", has_validation)
     cbs: list = [keras.callbacks.TerminateOnNaN()]
     if epoch_counter is not None:
         cbs.append(epoch_counter.callback())
+    cbs.append(LearningRateLogger())
     if chief:  # the history row of an epoch is written before that epoch is backed up
         cbs.append(ResumableCSVLogger(str(run.history_path)))
-    state = None
-    if t.backup_and_restore:
-        state = TrainingStateBackup(run.backup_dir(worker) / "training_state.json")
-        cbs.append(state)
-        # the backup is deleted by the runner once model.keras is written: a crash between
-        # the end of fit and the export then resumes with no epoch left to train
-        cbs.append(
-            keras.callbacks.BackupAndRestore(str(run.backup_dir(worker)), delete_checkpoint=False, double_checkpoint=True)
-        )
-    if chief:
         (run.dir / "checkpoints").mkdir(exist_ok=True)
         cbs.append(
             keras.callbacks.ModelCheckpoint(
@@ -99,10 +103,27 @@ def _callbacks(run: Run, cfg: PipelineConfig, has_validation: bool, chief: bool,
                 monitor=monitor, patience=es.patience, mode=es.mode, restore_best_weights=es.restore_best_weights
             )
         )
-    if state is not None:
-        state.peers[:] = [cb for cb in cbs if isinstance(cb, (keras.callbacks.EarlyStopping,
-                                                              keras.callbacks.ModelCheckpoint))]
+    if t.reduce_on_plateau:
+        rop = t.reduce_on_plateau
+        cbs.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=_monitor(rop.monitor, has_validation), factor=rop.factor, patience=rop.patience,
+                min_lr=rop.min_lr, cooldown=rop.cooldown, mode=rop.mode,
+            )
+        )
+    if t.backup_and_restore:
+        peers = [cb for cb in cbs if isinstance(cb, tuple(TrainingStateBackup._FIELDS))]
+        cbs.append(TrainingStateBackup(_state_path(run, worker), peers))
+        # the backup is deleted by the runner once model.keras is written: a crash between
+        # the end of fit and the export then resumes with no epoch left to train
+        cbs.append(
+            keras.callbacks.BackupAndRestore(str(run.backup_dir(worker)), delete_checkpoint=False, double_checkpoint=True)
+        )
     return cbs
+
+
+def _state_path(run: Run, worker: int) -> Path:
+    return run.backup_dir(worker) / "training_state.json"
 
 
 def _verbose(t: TrainConfig) -> int:
@@ -111,15 +132,16 @@ def _verbose(t: TrainConfig) -> int:
     return int(t.verbose)
 
 
-def build_training(pipeline: Pipeline, strategy: tf.distribute.Strategy):
-    """Build model, loss and compiled training model inside ``strategy``'s scope."""
+def build_training(pipeline: Pipeline, strategy: tf.distribute.Strategy, steps_per_epoch: int | None = None):
+    """Build model, loss and compiled training model inside ``strategy``'s scope
+    (``steps_per_epoch`` sizes a ``train.lr_schedule``)."""
     cfg = pipeline.config
     with strategy.scope():
         model = pipeline.build_model()
         loss = pipeline.build_loss()
         trainable = with_loss(model, loss) if loss is not None else model
         trainable.compile(
-            optimizer=make_optimizer(cfg.train),
+            optimizer=make_optimizer(cfg.train, steps_per_epoch),
             metrics=pipeline.build_metrics() or None,
             jit_compile=cfg.train.jit_compile,
         )
@@ -150,6 +172,7 @@ def run_pipeline(cfg: PipelineConfig, out: str | Path | None = None, runs_root: 
     chash = config_hash(text)
     cls = get_pipeline_class(cfg.pipeline)
     cls(cfg).build_loss()  # a bad loss name fails here, before a run directory exists
+    check_ensemble(cls, cfg)
     directory = Path(out) if out is not None else Run.new_dir(runs_root, cfg.pipeline, chash)
     if chief:
         run = Run.create(directory, text, chash, overwrite=overwrite)
@@ -163,6 +186,8 @@ def run_pipeline(cfg: PipelineConfig, out: str | Path | None = None, runs_root: 
     if skip_training:
         model = load_run_model(run.dir, cls)
         print(f"{run.dir}: training and export already done; evaluating the saved model.keras", file=sys.stderr)
+    elif cfg.train.ensemble > 1:
+        model = _train_ensemble(run, pipeline, strategy, winfo, t0, text, chash)
     else:
         model = _train(run, pipeline, strategy, winfo, t0)
 
@@ -187,12 +212,14 @@ def run_pipeline(cfg: PipelineConfig, out: str | Path | None = None, runs_root: 
             "headline_metric": cls.headline_metric,
             "headline": evaluation.get(cls.headline_metric),
             "evaluation": evaluation,
-            "final_epoch_logs": _last_epoch_logs(run.history_path),
-            "epochs_completed": len(read_epochs(run.history_path)),
+            "final_epoch_logs": _last_epoch_logs(_history_path(run)),
+            "epochs_completed": len(read_epochs(_history_path(run))),
             "train_wall_time_s": run.info.get("train_wall_time_s"),
             "replicas": strategy.num_replicas_in_sync,
             "workers": winfo.num_workers,
         }
+        if cfg.train.ensemble > 1:
+            metrics["ensemble"] = _evaluate_members(run, pipeline, eval_split)
         run.write_metrics(metrics)
         run.mark_stage("evaluated")
     if cfg.report.enabled:
@@ -225,12 +252,18 @@ def _train(run: Run, pipeline: Pipeline, strategy: tf.distribute.Strategy, winfo
 
     train_ds = distribute_inputs(strategy, train_inputs)
     val_ds = distribute_inputs(strategy, lambda ctx: pipeline.build_inputs("validation", ctx)) if has_val else None
-    model, trainable = build_training(pipeline, strategy)
+    sched = cfg.train.lr_schedule
+    schedule_steps = steps if steps is not None or (sched.name == "constant" and not sched.warmup_epochs) \
+        else _dataset_steps(train_ds)
+    model, trainable = build_training(pipeline, strategy, schedule_steps)
+    epochs = cfg.train.epochs
+    if start and cfg.train.backup_and_restore and _stopped_early(_state_path(run, winfo.task_id), start):
+        epochs = start  # early stopping had ended the run before the kill: no epoch left to train
 
     trainable.fit(
         train_ds,
         validation_data=val_ds,
-        epochs=cfg.train.epochs,
+        epochs=epochs,
         steps_per_epoch=steps,
         validation_steps=cfg.train.validation_steps if has_val else None,
         callbacks=_callbacks(run, cfg, has_val, winfo.is_chief, winfo.task_id, counter),
@@ -244,11 +277,89 @@ def _train(run: Run, pipeline: Pipeline, strategy: tf.distribute.Strategy, winfo
     return model
 
 
+def check_ensemble(cls: type[Pipeline], cfg: PipelineConfig) -> None:
+    """``train.ensemble`` > 1 for a pipeline whose outputs cannot be averaged is a one-line :class:`ConfigError`."""
+    if cfg.train.ensemble > 1 and not cls.supports_ensemble:
+        raise ConfigError(f"key 'train.ensemble': pipeline '{cls.name}' does not support ensembles (its model's "
+                          f"outputs cannot be averaged); set train.ensemble to 1 (got {cfg.train.ensemble})")
+
+
+def _member_dir(run: Run, k: int) -> Path:
+    return run.dir / "members" / str(k)
+
+
+def _member_done(directory: Path) -> bool:
+    try:
+        info = json.loads((directory / "run.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return info.get("status") == "finished" and (directory / "model.keras").is_file()
+
+
+def _train_ensemble(run: Run, pipeline: Pipeline, strategy: tf.distribute.Strategy, winfo, t0: float,
+                    config_text: str, chash: str) -> keras.Model:
+    """Train the ``train.ensemble`` members one after the other, each a resumable run in
+    ``members/<k>/`` with random seed ``seed + k`` (a finished member is not trained again), then
+    export the one model averaging them (:func:`sciarch.ensemble.build_ensemble`)."""
+    cfg = pipeline.config
+    cls = type(pipeline)
+    for k in range(cfg.train.ensemble):
+        directory = _member_dir(run, k)
+        if _member_done(directory):
+            continue
+        member_run = Run.create(directory, config_text, chash)
+        t_member = time.perf_counter()
+        keras.utils.set_random_seed(cfg.seed + k)  # initial weights and dropout; data and shuffling keep `seed`
+        _train(member_run, cls(cfg, directory), strategy, winfo, t_member)
+        member_run.finish(time.perf_counter() - t_member)
+    members = [load_run_model(_member_dir(run, k), cls) for k in range(cfg.train.ensemble)]
+    model = build_ensemble(members, name=f"{cfg.pipeline}_ensemble")
+    run.mark_stage("trained", train_wall_time_s=round(time.perf_counter() - t0, 2))
+    _save_model(model, run.model_path)
+    run.mark_stage("exported")
+    return model
+
+
+def _evaluate_members(run: Run, pipeline: Pipeline, split: str) -> dict:
+    """Each member's headline metric (and epochs) on ``split``, next to the ensemble's in metrics.json."""
+    cfg, cls = pipeline.config, type(pipeline)
+    headlines, epochs = [], []
+    for k in range(cfg.train.ensemble):
+        member = load_run_model(_member_dir(run, k), cls)
+        headlines.append(pipeline.evaluate(member, split).get(cls.headline_metric))
+        epochs.append(len(read_epochs(_member_dir(run, k) / "history.csv")))
+    return {"members": cfg.train.ensemble, "member_seeds": [cfg.seed + k for k in range(cfg.train.ensemble)],
+            "member_headline": headlines, "member_epochs_completed": epochs}
+
+
+def _history_path(run: Run) -> Path:
+    """``history.csv`` of the run; for an ensemble, member 0's (each member has its own in ``members/<k>/``)."""
+    if run.history_path.is_file() or not (run.dir / "members").is_dir():
+        return run.history_path
+    return _member_dir(run, 0) / "history.csv"
+
+
 def _save_model(model: keras.Model, path: Path) -> None:
     """``model.save`` via a temporary file, so a crash never leaves a truncated ``model.keras``."""
     tmp = path.with_name(path.stem + ".tmp.keras")
     model.save(tmp)
     tmp.replace(path)
+
+
+def _dataset_steps(ds) -> int | None:
+    """Batches per pass of a (distributed) training dataset; None when unknown or infinite."""
+    card = getattr(ds, "cardinality", None)
+    try:
+        n = int(card() if callable(card) else card)
+    except (TypeError, ValueError, tf.errors.OpError):
+        return None
+    return n if n > 0 else None
+
+
+def _stopped_early(state_path: Path, epoch: int) -> bool:
+    """Whether the training state saved for resuming at ``epoch`` says early stopping ended training."""
+    record = TrainingStateBackup(state_path).record(epoch) or {}
+    return any((c.get("stopped_epoch") or 0) > 0 for c in record.get("callbacks", []))
 
 
 def _backed_up_epoch(backup_dir: Path) -> int:
