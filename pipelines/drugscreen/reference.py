@@ -1,0 +1,165 @@
+"""Shipped reference models (``models/<name>/``): a finished run reduced to what a fresh clone needs.
+
+A reference model directory looks like a finished run to every verb (``sciarch screen
+--model``, ``sciarch evaluate``, ``sciarch drugscreen alascan`` / ``ddg``:
+:func:`sciarch.runs.open_run` reads ``config.yaml`` and loads ``model.keras``), and carries
+
+* ``model.keras``, ``config.yaml``, ``run.json``, ``metrics.json``, ``history.csv`` of the run;
+* ``card.json``: data set, split, validation fold, the run's validation metrics, a *check
+  subset* (seeded sample of the validation rows, its size, seed and the CI / MSE the model
+  scores on it) and the command that rebuilt the model;
+* ``README.md``: the model card in words (made from ``card.json``).
+
+:func:`check_subset_metrics` recomputes the check-subset figures; the reference-model tests
+compare them with the card. Build one with::
+
+    python -m pipelines.drugscreen.reference runs/ref/davis-gin models/davis-gin \\
+        --command "sciarch run drugscreen -c configs/drugscreen/davis_gin.yaml --out runs/ref/davis-gin"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+#: files of a run that a reference model keeps
+RUN_FILES = ("model.keras", "config.yaml", "run.json", "metrics.json", "history.csv")
+METRIC_KEYS = ("ci", "mse", "rmse", "pearson_r", "rm2", "per_target_ci_median", "n")
+
+
+def check_rows(pipe, size: int, seed: int) -> np.ndarray:
+    """The check subset: ``size`` validation rows drawn with ``seed`` (all of them when fewer), sorted."""
+    va = pipe.split_index("validation")
+    if len(va) <= size:
+        return va
+    return np.sort(np.random.default_rng(seed).choice(va, size, replace=False))
+
+
+def check_subset_metrics(model_dir: str | Path, size: int, seed: int, model=None) -> dict:
+    """CI / MSE / n of the model in ``model_dir`` on its check subset (loaded with safe_mode)."""
+    from pipelines.drugscreen.metrics import regression_metrics
+    from sciarch.runs import open_run
+
+    opened = open_run(model_dir, pipeline="drugscreen")
+    pipe = opened.pipeline()
+    model = opened.load_model() if model is None else model
+    rows = check_rows(pipe, size, seed)
+    m = regression_metrics(pipe.data.pairs.y[rows], pipe.predict_pairs(model, pipe.data.pairs, rows))
+    return {"ci": m["ci"], "mse": m["mse"], "n": m["n"]}
+
+
+def card_markdown(name: str, card: dict) -> str:
+    """``README.md`` of a reference model from its ``card.json``."""
+    v, c = card["validation"], card["check_subset"]
+    m = card["model"]
+    es = card["train"].get("early_stopping")
+    lines = [
+        f"# {name}: drug-target affinity reference model ({card['dataset']})",
+        "",
+        f"Ligand {m['gnn'].upper()} graph network ({m['gnn_depth']} layers, {m['gnn_units']} units, "
+        f"{'+'.join(m['readout'])} readout) || protein {m['protein_encoder']} "
+        f"(filters {m['protein_filters']}, kernel {m['protein_kernel']}) -> {m['fusion']} fusion -> "
+        f"MLP {m['head_units']}. Predicts {card['target_column']}.",
+        "",
+        "## Data and split",
+        "",
+        f"- data set: `data/drugscreen/{card['dataset']}` (see its PROVENANCE.md and `data_cards/`), "
+        f"{card['train_pairs']} training pairs, {card['validation_pairs']} validation pairs",
+        f"- split: `{card['split']}`, validation fold {card['fold']} (DeepDTA's training folds; the "
+        "standard test fold is not in this repository and was never seen)",
+        f"- epochs trained: {card['epochs_trained']}" + (
+            f" (early stopping on `{es['monitor']}`, patience {es['patience']}; the best weights are restored, "
+            "so the validation figures below are optimistic by the choice of epoch)" if es else ""),
+        "",
+        "## Metrics (validation fold)",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        *[f"| {k} | {v[k]:.4f} |" if isinstance(v[k], float) else f"| {k} | {v[k]} |" for k in METRIC_KEYS if k in v],
+        "",
+        f"Check subset (what the tests recompute): {c['n']} validation pairs drawn with seed {c['seed']}: "
+        f"CI {c['ci']:.4f}, MSE {c['mse']:.4f}.",
+        "",
+        "## Rebuild",
+        "",
+        "```bash",
+        card["command"],
+        f"python -m pipelines.drugscreen.reference {card['run_dir']} models/{name} --command {shlex.quote(card['command'])}",
+        "```",
+        "",
+        f"Training wall time: {card['train_wall_time_s']:.0f} s on {card['machine']}.",
+        "",
+        "## Use",
+        "",
+        "```bash",
+        f"sciarch screen --model models/{name} --library library.smi.gz --target target.fasta --top 100 --out screen/",
+        f"sciarch drugscreen alascan --model models/{name} --smiles 'SMILES' --target target.fasta --out alascan/",
+        f"sciarch evaluate models/{name} --data pairs.csv",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def export_reference(run_dir: str | Path, dest: str | Path, command: str, check_size: int = 2000,
+                     check_seed: int = 0, machine: str = "2 CPU cores") -> dict:
+    """Copy the run files into ``dest``, compute the check subset, write ``card.json`` and ``README.md``."""
+    run_dir, dest = Path(run_dir), Path(dest)
+    info = json.loads((run_dir / "run.json").read_text())
+    if info.get("status") != "finished":
+        raise ValueError(f"{run_dir}: not a finished run (status {info.get('status')!r})")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:
+        shutil.copy2(run_dir / name, dest / name)
+    metrics = json.loads((dest / "metrics.json").read_text())
+    ev = metrics.get("evaluation", metrics)
+    from sciarch.runs import open_run
+
+    opened = open_run(dest, pipeline="drugscreen")
+    cfg, pipe = opened.config, opened.pipeline()
+    check = check_subset_metrics(dest, check_size, check_seed)
+    card = {
+        "name": dest.name,
+        "dataset": cfg.data.dataset,
+        "target_column": pipe.data.target_column,
+        "split": cfg.data.split,
+        "fold": cfg.data.fold,
+        "train_pairs": int(len(pipe.split_index("train"))),
+        "validation_pairs": int(len(pipe.split_index("validation"))),
+        "epochs_trained": metrics.get("epochs_completed"),
+        "validation": {k: ev[k] for k in METRIC_KEYS if k in ev},
+        "check_subset": {"size": check_size, "seed": check_seed, **check},
+        "model": cfg.model.model_dump(),
+        "train": cfg.train.model_dump(),
+        "command": command,
+        "run_dir": str(run_dir),
+        "train_wall_time_s": float(metrics.get("train_wall_time_s") or 0.0),
+        "machine": machine,
+        "model_bytes": (dest / "model.keras").stat().st_size,
+    }
+    (dest / "card.json").write_text(json.dumps(card, indent=2, default=float) + "\n")
+    (dest / "README.md").write_text(card_markdown(dest.name, card))
+    return card
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description="export a finished drugscreen run as a reference model")
+    ap.add_argument("run_dir")
+    ap.add_argument("dest")
+    ap.add_argument("--command", required=True, help="the command that trained the run (for the card)")
+    ap.add_argument("--check-size", type=int, default=2000)
+    ap.add_argument("--check-seed", type=int, default=0)
+    ap.add_argument("--machine", default="2 shared CPU cores")
+    args = ap.parse_args(argv)
+    card = export_reference(args.run_dir, args.dest, args.command, args.check_size, args.check_seed, args.machine)
+    print(json.dumps({k: card[k] for k in ("name", "validation", "check_subset", "model_bytes")}, indent=2,
+                     default=float))
+
+
+if __name__ == "__main__":
+    main()
