@@ -64,7 +64,7 @@ def test_ensemble_of_three_saves_one_model_that_averages_the_members(tmp_path):
 
 
 def test_a_kill_during_member_k_resumes_member_k(tmp_path, monkeypatch):
-    cfg = _cfg("train.ensemble=3", "train.epochs=3", "model.dropout=0.2")
+    cfg = _cfg("train.ensemble=2", "train.epochs=3", "model.dropout=0.2")
     a = R.run_pipeline(cfg, out=tmp_path / "a")
 
     real = R._callbacks
@@ -90,16 +90,26 @@ def test_a_kill_during_member_k_resumes_member_k(tmp_path, monkeypatch):
     member0 = (out / "members" / "0" / "model.keras").read_bytes()
     assert not (out / "members" / "1" / "model.keras").exists()
 
-    monkeypatch.setattr(R, "_callbacks", real)
+    backup_meta = out / "members" / "1" / "backup" / "worker_0" / "training_metadata.json"
+    assert json.loads(backup_meta.read_text())["epoch"] == 2
+
+    epochs_run = []
+
+    class Seen(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            epochs_run.append(epoch)
+
+    monkeypatch.setattr(R, "_callbacks", lambda *a, **k: real(*a, **k) + [Seen()])
     trained = []
     real_train = R._train
     monkeypatch.setattr(R, "_train", lambda run, *a, **k: trained.append(run.dir.name) or real_train(run, *a, **k))
     b = R.run_pipeline(cfg, out=out)
-    assert trained == ["1", "2"], "member 0 was finished; member 1 must resume, member 2 start"
+    assert trained == ["1"], "member 0 was finished and is not trained again; member 1 resumes"
+    assert epochs_run == [2], "member 1 must resume at its backed-up epoch, not start again"
     assert (out / "members" / "0" / "model.keras").read_bytes() == member0
     info1 = json.loads((out / "members" / "1" / "run.json").read_text())
     assert info1["resumed"] == 1 and info1["status"] == "finished"
-    for k in range(3):  # every member, resumed or not, equals the uninterrupted one
+    for k in range(2):  # every member, resumed or not, equals the uninterrupted one
         assert (b.dir / "members" / str(k) / "history.csv").read_text() == \
             (a.dir / "members" / str(k) / "history.csv").read_text()
     for wa, wb in zip(R.load_run_model(a.dir).get_weights(), R.load_run_model(b.dir).get_weights(), strict=True):
