@@ -32,10 +32,12 @@ HEADER_START_RE = re.compile(r"position 1 of this record = (chr[0-9XYM]+):(\d+)"
 RECORD_RANGE_RE = re.compile(r"^(chr[0-9XYM]+|[0-9XYM]+):(\d+)-(\d+)$")
 #: the shared SpliceAI annotation tables of the embedded layout
 SHARED_ANNOTATION_GLOB = "spliceai_grch38_canonical_annotation*.tsv*"
+#: reserved for evaluation, never loaded as training data (hg38 and hg19 alike): (chrom, first, last), 1-based
+RESERVED_REGIONS = (("chr2", 1_700_000, 2_400_000),)
 
 
 def piece_stem(file_name: str) -> str:
-    """File stem of a genome-piece FASTA (``hg38_chr2_1-1760000.fa.gz`` -> ``hg38_chr2_1-1760000``)."""
+    """File stem of a genome-piece FASTA (``hg38_chr2_1-1699999.fa.gz`` -> ``hg38_chr2_1-1699999``)."""
     return re.sub(r"\.fa(\.gz)?$", "", file_name)
 
 
@@ -60,7 +62,7 @@ class GenomePiece:
     """A genome FASTA record with its coordinates, genes and labelled sites.
 
     Args:
-        name: file stem (e.g. ``hg38_chr2_1-1760000``).
+        name: file stem (e.g. ``hg38_chr2_1-1699999``).
         chrom: chromosome name with ``chr``.
         start: chromosome coordinate (1-based) of index 0.
         sequence: the sequence (case preserved).
@@ -195,6 +197,18 @@ def load_piece(
             piece.genes[s.gene] = Gene(s.gene, s.strand, lo, hi + 1, False)
     return piece
 
+def check_not_reserved(fasta: Path, chrom: str, start: int, length: int) -> None:
+    """Refuse a piece overlapping a region reserved for evaluation (:data:`RESERVED_REGIONS`).
+
+    Applies to every assembly (the hg38 and hg19 regions are reserved with the same coordinates)."""
+    end = start + length - 1
+    for c, lo, hi in RESERVED_REGIONS:
+        if chrom.removeprefix("chr") == c.removeprefix("chr") and start <= hi and end >= lo:
+            raise GenomicsDataError(
+                f"{fasta}: {chrom}:{start:,}-{end:,} overlaps {c}:{lo:,}-{hi:,}, which is reserved for evaluation "
+                f"and must never be used as training data; cut the piece to end before {lo:,} or start after {hi:,}")
+
+
 def find_pieces(folder: Path) -> list[Path]:
     """Genome-piece FASTA files of the embedded layout in ``folder`` and ``folder/extra``."""
     folder = Path(folder)
@@ -204,12 +218,15 @@ def find_pieces(folder: Path) -> list[Path]:
             out += sorted(p for p in sub.iterdir() if PIECE_RE.match(p.name))
     return out
 
-def load_pieces(folder: Path, names: list[str] | None = None) -> list[GenomePiece]:
+def load_pieces(folder: Path, names: list[str] | None = None, training: bool = True) -> list[GenomePiece]:
     """Load genome pieces with their labels and annotation from the embedded layout.
 
     Annotation: a ``<piece>.*annotation*.tsv`` beside the piece wins (the GRCh37 rows of
     the hg19 piece); otherwise every ``spliceai_grch38_canonical_annotation*.tsv[.gz]``
-    in ``folder``.
+    in ``folder``. With ``training`` (the default: data folders of a run) a piece overlapping
+    a region reserved for evaluation is refused (:func:`check_not_reserved`), before its
+    sequence is read when the file name gives the coordinates; ``training=False`` is for
+    scoring external evaluation data.
     """
     folder = Path(folder)
     shared_ann = []
@@ -220,10 +237,17 @@ def load_pieces(folder: Path, names: list[str] | None = None) -> list[GenomePiec
         stem = piece_stem(fa.name)
         if names is not None and stem not in names:
             continue
+        m = PIECE_RE.match(fa.name)
+        if training and m:
+            lo, hi = int(m.group("start")), int(m.group("end"))
+            check_not_reserved(fa, m.group("chrom"), lo, hi - lo + 1)
         own = sorted(fa.parent.glob(stem + ".*annotation*.tsv*"))
         ann = read_annotation(own[0]) if own else shared_ann
         tsv = fa.parent / (stem + ".splice_sites.tsv")
-        pieces.append(load_piece(fa, ann, tsv if tsv.is_file() else None))
+        piece = load_piece(fa, ann, tsv if tsv.is_file() else None)
+        if training:
+            check_not_reserved(fa, piece.chrom, piece.start, len(piece.sequence))
+        pieces.append(piece)
     return pieces
 
 def transcript_region(piece: GenomePiece, gene: Gene, flank: int) -> str:

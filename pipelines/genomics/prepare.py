@@ -101,11 +101,14 @@ def has_sites(P: Prepared, piece_name: str, gene_name: str) -> bool:
 
 
 def eval_genes(P: Prepared, split: str, max_genes: int | None = None) -> list[tuple[GenomePiece, Gene]]:
-    """``[(piece, gene), ...]`` of a split with labelled sites, sorted by name (at most ``max_genes``)."""
+    """``[(piece, gene), ...]`` of a split with labelled sites, sorted by name (at most ``max_genes``).
+
+    Only whole genes: a transcript cut by the piece's end (e.g. PXDN, which runs into the
+    region reserved for evaluation) would be scored against N and miss its outside sites."""
     out = []
     for p in P.pieces:
         for name, g in sorted(p.genes.items()):
-            if P.gene_split.get((p.name, name)) == split and has_sites(P, p.name, name):
+            if P.gene_split.get((p.name, name)) == split and g.complete and has_sites(P, p.name, name):
                 out.append((p, g))
     if max_genes:
         out = out[:max_genes]
@@ -258,7 +261,7 @@ def load_external(path: Path, width: int) -> tuple[WindowSet, list[tuple[GenomeP
     W = width
     if path.is_dir():
         wset = load_window_folder(path, W)
-        pieces = load_pieces(path)
+        pieces = load_pieces(path, training=False)  # evaluation data
         genes = [(p, g) for p in pieces for n, g in sorted(p.genes.items())
                  if any(s.strand == g.strand for s in p.sites_of(n))]
         if not len(wset) and not genes:

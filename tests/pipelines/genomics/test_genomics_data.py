@@ -9,9 +9,11 @@ from genomics_helpers import DATA
 
 
 def test_every_labelled_site_sits_on_its_dinucleotide():
-    """All 160 sites of the chr2 piece: GT/AG exactly at the window junction, both strands."""
-    (piece,) = G.load_pieces(DATA, ["hg38_chr2_1-1760000"])
-    assert piece.start == 1 and len(piece.sequence) == 1_760_000 and len(piece.sites) == 160
+    """All 158 sites of the chr2 piece: GT/AG exactly at the window junction, both strands."""
+    (piece,) = G.load_pieces(DATA, ["hg38_chr2_1-1699999"])
+    assert piece.start == 1 and len(piece.sequence) == 1_699_999 and len(piece.sites) == 158
+    # PXDN runs into the reserved region: cut by the piece's end, no site beyond it
+    assert not piece.genes["PXDN"].complete and max(s.pos0 for s in piece.sites) < 1_699_999
     for s in piece.sites:
         w = G.site_window(piece, s.pos0, s.strand, s.kind, 20)
         is_d, is_a = S.candidate_type(w)
@@ -112,3 +114,34 @@ def test_bad_label_and_annotation_files(tmp_path, mini_data):
     u.write_text("class\tinstance\tlocus\tsequence\nEI\tX-DONOR-1\tX\t" + "ACGTDSRN" * 7 + "ACGT\n")
     (one,) = D.load_uci(u, 60).seqs
     assert set(one) == set("ACGTN")  # IUPAC codes become N (documented)
+
+
+@pytest.mark.parametrize("asm,start,end", [("hg38", 1_650_001, 1_700_000), ("hg19", 2_400_000, 2_500_000),
+                                           ("hg38", 1_800_001, 1_900_000)])
+def test_pieces_overlapping_the_reserved_region_are_refused(tmp_path, asm, start, end):
+    """chr2:1,700,000-2,400,000 (hg38 and hg19) is reserved for evaluation: refused by name, one line."""
+    fa = tmp_path / f"{asm}_chr2_{start}-{end}.fa.gz"
+    fa.write_bytes(b"")  # refused before the sequence is read
+    with pytest.raises(S.GenomicsDataError) as e:
+        G.load_pieces(tmp_path)
+    msg = str(e.value)
+    assert "\n" not in msg and str(fa) in msg and "reserved for evaluation" in msg
+
+
+def test_reserved_region_guard_uses_the_record_coordinates(tmp_path):
+    """The guard on a record's own coordinates; pieces just outside the region load, and
+    evaluation data (``training=False``) may cover it."""
+    from genomics_helpers import write_piece
+    with pytest.raises(S.GenomicsDataError, match="chr2_piece.fa.gz.*reserved for evaluation"):
+        G.check_not_reserved(tmp_path / "chr2_piece.fa.gz", "chr2", 1_699_801, 200)
+    ok = tmp_path / "ok"
+    ok.mkdir()
+    write_piece(ok, "ACGT" * 50, "chr2", 1_699_800)  # ends at 1,699,999
+    write_piece(ok, "ACGT" * 50, "chr2", 2_400_001)
+    write_piece(ok, "ACGT" * 50, "chr3", 1_800_000)
+    assert len(G.load_pieces(ok)) == 3
+    # evaluation data (training=False) may hold the reserved region
+    bad = tmp_path / "eval"
+    bad.mkdir()
+    write_piece(bad, "ACGT" * 50, "chr2", 2_000_000)
+    assert len(G.load_pieces(bad, training=False)) == 1
