@@ -124,12 +124,14 @@ def track_labels(chamber: Chamber, n_images: int, tracks: Tracks, res: dict, dra
                 v_out[img] = np.unique(rowsv, axis=0)
     vertices = padded_vertices(v_out)
     cos_dip = np.cos(tracks.dip)
-    paths = None
+    paths = path_pt = None
     if keep_paths:
         paths = [[] for _ in range(n_images)]
+        path_pt = [[] for _ in range(n_images)]
         for r in order:
             ok = valid[:, r]
             paths[tracks.image[r]].append(np.stack([px[ok, r], py[ok, r]], -1).astype(np.float32))
+            path_pt[tracks.image[r]].append((res["p"][ok, r] * cos_dip[r]).astype(np.float32))
     return dict(
         boxes=pad(boxes, extra=(4,)),
         classes=pad(tracks.cls, dtype=np.int32),
@@ -143,4 +145,5 @@ def track_labels(chamber: Chamber, n_images: int, tracks: Tracks, res: dict, dra
         vertices=vertices,
         n_tracks=per_img.astype(np.int32),
         paths=paths,
+        path_pt=path_pt,
     )

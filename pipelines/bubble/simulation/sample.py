@@ -32,6 +32,8 @@ class Sample:
         vertices: float32 ``[N, V, 3]`` (x, y, kind) with kind indexing ``VERTEX_KINDS``.
         n_tracks: int32 ``[N]`` number of labelled tracks.
         paths: optional per-image list of per-track ``[K, 2]`` pixel paths (for tests/plots).
+        path_pt: optional per-image list of per-track ``[K]`` film-plane momenta (GeV/c) at the
+            path points (``keep_paths``; truth for the physics readout).
     """
 
     images: np.ndarray
@@ -47,6 +49,7 @@ class Sample:
     vertices: np.ndarray
     n_tracks: np.ndarray
     paths: list | None = None
+    path_pt: list | None = None
 
     ARRAYS = ("images", "boxes", "classes", "particle", "charge", "momentum", "pt_xy", "parent",
               "start", "end", "vertices", "n_tracks")
@@ -73,10 +76,14 @@ class Sample:
         paths = None
         if all(s.paths is not None for s in samples):
             paths = [p for s in samples for p in s.paths]
-        return Sample(**out, paths=paths)
+        path_pt = None
+        if all(s.path_pt is not None for s in samples):
+            path_pt = [p for s in samples for p in s.path_pt]
+        return Sample(**out, paths=paths, path_pt=path_pt)
 
 
 def slice_sample(s: Sample, lo: int, hi: int) -> Sample:
     """Images ``lo:hi`` of ``s`` (labels and paths alike)."""
     kw = {name: getattr(s, name)[lo:hi] for name in Sample.ARRAYS}
-    return Sample(**kw, paths=None if s.paths is None else s.paths[lo:hi])
+    return Sample(**kw, paths=None if s.paths is None else s.paths[lo:hi],
+                  path_pt=None if s.path_pt is None else s.path_pt[lo:hi])

@@ -1,0 +1,91 @@
+"""Physics readout: circle fits, p_T from radius, charge sign from curl and field, bubble finding."""
+
+import numpy as np
+import pytest
+
+from pipelines.bubble.readout import (C_CURV, find_bubbles, fit_circle_kasa, fit_circle_taubin, near_polyline,
+                                      readout_in_box, robust_circle, track_readout)
+from pipelines.bubble.simulation import BubbleChamberSimulator, SimulatorConfig
+
+
+@pytest.mark.parametrize("fit", [fit_circle_kasa, fit_circle_taubin])
+def test_exact_circle_recovers_radius(fit):
+    t = np.linspace(0.3, 1.4, 40)
+    x, y = 210.0 + 123.4 * np.cos(t), -35.0 + 123.4 * np.sin(t)
+    f = fit(x, y)
+    assert abs(f["radius"] - 123.4) < 1e-6
+    assert np.allclose(f["center"], (210.0, -35.0), atol=1e-6)
+    assert f["residual_rms"] < 1e-8
+
+
+def test_straight_line_has_zero_curvature_and_bad_input_errors():
+    f = fit_circle_taubin(np.arange(10.0), 3 * np.arange(10.0) + 1)
+    assert f["curvature"] == 0.0 and np.isinf(f["radius"]) and f["residual_rms"] < 1e-9
+    with pytest.raises(ValueError, match="at least 3 points"):
+        fit_circle_taubin([0, 1], [0, 1])
+    with pytest.raises(ValueError, match="field_t = 0"):
+        track_readout(np.arange(5.0), np.arange(5.0) ** 2, 0.0, 1e-3)
+
+
+def test_pt_from_radius_and_sign_flips_with_field():
+    # 0.5 GeV/c positive track in 1.5 T: R = 0.5 / (0.2998 * 1.5) m; 1 mm per pixel
+    radius_px = 0.5 / (C_CURV * 1.5) / 1e-3
+    # a positive charge turns with dphi/ds < 0 (simulator convention): clockwise in (x, y)
+    phi = np.linspace(np.pi / 2, np.pi / 2 - 0.2, 60)
+    x, y = 100 + radius_px * np.cos(phi), 100 + radius_px * np.sin(phi)
+    r = track_readout(x, y, 1.5, 1e-3)
+    assert abs(r["pt_gev"] - 0.5) < 1e-6
+    assert r["charge_sign"] == 1
+    assert track_readout(x, y, -1.5, 1e-3)["charge_sign"] == -1
+    assert track_readout(x[::-1], y[::-1], 1.5, 1e-3)["charge_sign"] == -1  # reversed travel
+    # unordered points are ordered towards +x by default
+    perm = np.random.default_rng(0).permutation(len(x))
+    assert track_readout(x[perm], y[perm], 1.5, 1e-3, ordered=False)["charge_sign"] == 1
+
+
+def test_robust_fit_ignores_far_outliers():
+    rng = np.random.default_rng(1)
+    t = np.linspace(0, 1.5, 80)
+    x, y = 50 + 60 * np.cos(t) + rng.normal(0, 0.2, 80), 20 + 60 * np.sin(t) + rng.normal(0, 0.2, 80)
+    ox, oy = rng.uniform(0, 120, 40), rng.uniform(0, 120, 40)
+    far = np.abs(np.hypot(ox - 50, oy - 20) - 60) > 5
+    xs, ys = np.r_[x, ox[far]], np.r_[y, oy[far]]
+    f = robust_circle(xs, ys, tol=1.0)
+    assert abs(f["radius"] - 60) < 1.5
+    assert f["inliers"][:80].mean() > 0.95 and not f["inliers"][80:].any()
+    assert abs(fit_circle_taubin(xs, ys)["radius"] - 60) > 3  # the plain fit is pulled by them
+
+
+def _sim(seed=3):
+    cfg = SimulatorConfig(image_size=(192, 192), tracks_per_image=(2, 4), chunk_size=8)
+    return cfg, BubbleChamberSimulator(cfg).generate(8, seed=seed, keep_paths=True)
+
+
+def test_noisy_simulated_tracks_recover_pt_and_charge():
+    cfg, s = _sim()
+    errs, signs = [], []
+    for i in range(8):
+        for path, pt, q in zip(s.paths[i], s.path_pt[i], s.charge[i]):
+            ins = (path[:, 0] >= 0) & (path[:, 0] <= 191) & (path[:, 1] >= 0) & (path[:, 1] <= 191)
+            p = path[ins].astype(float)
+            if len(p) < 8 or np.hypot(*np.diff(p, axis=0).T).sum() < 192 / 4:
+                continue
+            r = track_readout(p[:, 0], p[:, 1], cfg.field_t, cfg.pixel_mm * 1e-3)
+            errs.append(abs(r["pt_gev"] - np.median(pt[ins])) / np.median(pt[ins]))
+            signs.append(r["charge_sign"] == np.sign(q))
+    assert len(errs) >= 10
+    assert np.median(errs) < 0.05  # multiple scattering + energy loss limit
+    assert np.mean(signs) >= 0.95
+
+
+def test_bubbles_found_on_a_simulated_track_follow_its_path():
+    cfg, s = _sim(5)
+    centres, areas = find_bubbles(s.images[0])
+    assert len(centres) > 20 and (areas >= 1).all()
+    path = s.paths[0][0]
+    pts, key = near_polyline(centres, path, 2.0)
+    assert len(pts) >= 6 and np.all(np.diff(key) >= 0)
+    box = s.boxes[0, 0]
+    assert (pts[:, 0] >= box[0] - 2).all() and (pts[:, 0] <= box[2] + 2).all()
+    r = readout_in_box(centres, [0, 0, 1, 1], cfg.field_t, 1e-3)
+    assert r is None  # an empty box gives no readout
