@@ -35,6 +35,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -48,7 +49,9 @@ __all__ = [
     "BOND_FEATURE_NAMES",
     "GRAPH_KEYS",
     "FeaturizationError",
+    "GraphPacker",
     "MolGraph",
+    "PackedGraphs",
     "canonical_smiles",
     "collate_graphs",
     "featurize_mol",
@@ -223,16 +226,14 @@ def canonical_smiles(smiles: str, *, strip_salts: bool = False, isomeric: bool =
 
 # ----------------------------------------------------------------------------- featurising
 _EMPTY_EDGES = np.zeros((0, 2), dtype=np.int32)
-_EMPTY_BONDS = np.zeros((0, BOND_FEATURE_DIM), dtype=np.float32)
 
 
 class _RowTable:
-    """Memo of feature rows keyed by a tuple of raw RDKit values.
+    """Memo of one-hot rows keyed by a tuple of raw RDKit values (append-only, thread-safe).
 
-    Molecules reuse a few hundred distinct atom/bond environments, so each distinct key
-    is one-hot encoded once and every later atom costs one dict lookup; a molecule's
-    feature matrix is then a single ``np.take``. Thread-safe (misses take a lock; the
-    table is replaced, never resized in place).
+    Molecules reuse a few hundred distinct atom/bond environments, so each distinct key is
+    one-hot encoded once; every later atom costs one dict lookup. Rows are never moved, so
+    an index stays valid for the life of the process.
     """
 
     def __init__(self, width: int, encode):
@@ -242,8 +243,9 @@ class _RowTable:
         self._index: dict = {}
         self._rows = np.zeros((64, width), dtype=np.float32)
         self._lock = threading.Lock()
+        self._product: tuple[int, np.ndarray] | None = None
 
-    def lookup(self, key) -> int:
+    def _lookup(self, key) -> int:
         with self._lock:
             i = self._index.get(key)
             if i is not None:
@@ -257,95 +259,237 @@ class _RowTable:
             self._index[key] = i
             return i
 
-    def indices(self, keys) -> list[int]:
+    def indices(self, keys) -> np.ndarray:
         get = self._index.get
         out = [get(k) for k in keys]
         if None in out:
-            out = [i if i is not None else self.lookup(k) for i, k in zip(out, keys)]
-        return out
+            out = [i if i is not None else self._lookup(k) for i, k in zip(out, keys)]
+        return np.asarray(out, dtype=np.int64)
 
-    @property
-    def rows(self) -> np.ndarray:
-        return self._rows
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def product(self, variants: np.ndarray) -> np.ndarray:
+        """Every row combined with every row of ``variants`` (row ``i * len(variants) + v``), cached."""
+        cached = self._product
+        n = len(self._index)
+        if cached is None or cached[0] != n:
+            base = self._rows[:n]
+            table = (base[:, None, :] + variants[None, :, :]).reshape(-1, base.shape[1])
+            self._product = cached = (n, table)
+        return cached[1]
 
 
 def _encode_atom(key) -> np.ndarray:
-    z, charge, num_h, aromatic, hyb, chiral, degree, in_ring = key
+    """One-hot row of the atom fields read from RDKit; degree and ring blocks are added per chunk."""
+    z, charge, num_h, aromatic, hyb, chiral = key
     row = np.zeros(ATOM_FEATURE_DIM, dtype=np.float32)
     off = _ATOM_OFFSETS
     row[off[0] + int(_ELEMENT_CODE[z if 0 <= z < 256 else 0])] = 1.0
-    row[off[1] + min(degree, _N_DEG - 1)] = 1.0
     row[off[2] + min(max(charge, -2), 2) + 2] = 1.0
     row[off[3] + min(num_h, _N_HS - 1)] = 1.0
     row[off[4]] = float(aromatic)
     row[off[5] + _HYBRID_CODE.get(hyb, len(_HYBRID))] = 1.0
-    row[off[6]] = float(in_ring)
     row[off[7] + _CHIRAL_CODE.get(chiral, len(_CHIRAL))] = 1.0
     return row
 
 
 def _encode_bond(key) -> np.ndarray:
-    bond_type, conjugated, in_ring, stereo = key
+    """One-hot row of the bond fields read from RDKit; the ring flag is added per chunk."""
+    bond_type, conjugated, stereo = key
     row = np.zeros(BOND_FEATURE_DIM, dtype=np.float32)
     off = _BOND_OFFSETS
     # dative / zero-order / other exotic bonds are encoded as single bonds
     row[off[0] + _BOND_CODE.get(bond_type, 0)] = 1.0
     row[off[1]] = float(conjugated)
-    row[off[2]] = float(in_ring)
     row[off[3] + _STEREO_CODE.get(stereo, 1)] = 1.0
     return row
 
 
 _ATOM_TABLE = _RowTable(ATOM_FEATURE_DIM, _encode_atom)
 _BOND_TABLE = _RowTable(BOND_FEATURE_DIM, _encode_bond)
+# final row = base row x (degree 0..6+) x (in ring): a chunk's atoms index this product table
+_ATOM_VARIANTS = np.zeros((_N_DEG * 2, ATOM_FEATURE_DIM), dtype=np.float32)
+for _d in range(_N_DEG):
+    _ATOM_VARIANTS[2 * _d, _ATOM_OFFSETS[1] + _d] = 1.0
+    _ATOM_VARIANTS[2 * _d + 1, _ATOM_OFFSETS[1] + _d] = 1.0
+    _ATOM_VARIANTS[2 * _d + 1, _ATOM_OFFSETS[6]] = 1.0
+_BOND_VARIANTS = np.zeros((2, BOND_FEATURE_DIM), dtype=np.float32)
+_BOND_VARIANTS[1, _BOND_OFFSETS[2]] = 1.0
+
+
+def _flat(lists, offsets: np.ndarray) -> np.ndarray:
+    """Concatenate per-molecule local index lists and shift each by its molecule's offset."""
+    counts = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    flat = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=int(counts.sum()))
+    return flat + np.repeat(offsets, counts)
+
+
+@dataclass(frozen=True)
+class PackedGraphs:
+    """Many molecules in concatenated arrays (what :meth:`GraphPacker.finish` returns).
+
+    Molecule ``i`` owns atoms ``atom_start[i]:atom_start[i+1]`` and bonds
+    ``bond_start[i]:bond_start[i+1]``; ``atom_rows``/``bond_rows`` index ``atom_table``/
+    ``bond_table`` (one float32 one-hot row per distinct atom/bond environment);
+    ``pairs`` are the bonds' local ``(begin, end)`` atom indices. :meth:`graph` and
+    :meth:`collate` give exactly what :func:`featurize_mol` and :func:`collate_graphs` give.
+    """
+
+    atom_start: np.ndarray
+    bond_start: np.ndarray
+    atom_rows: np.ndarray
+    bond_rows: np.ndarray
+    pairs: np.ndarray
+    atom_table: np.ndarray
+    bond_table: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.atom_start) - 1
+
+    @property
+    def num_atoms(self) -> np.ndarray:
+        """Atoms per molecule (int64 ``[M]``)."""
+        return np.diff(self.atom_start)
+
+    def graph(self, i: int) -> MolGraph:
+        """Molecule ``i`` as a :class:`MolGraph`."""
+        a0, a1 = self.atom_start[i], self.atom_start[i + 1]
+        b0, b1 = self.bond_start[i], self.bond_start[i + 1]
+        x = self.atom_table[self.atom_rows[a0:a1]]
+        if b1 == b0:
+            return MolGraph(x, _EMPTY_EDGES, np.zeros((0, BOND_FEATURE_DIM), dtype=np.float32))
+        pairs = self.pairs[b0:b1]
+        # edge 2k = bond k forwards, 2k+1 = bond k backwards
+        edge_index = np.stack((pairs, pairs[:, ::-1]), axis=1).reshape(-1, 2)
+        return MolGraph(x, edge_index, self.bond_table[np.repeat(self.bond_rows[b0:b1], 2)])
+
+    def collate(self, rows: Sequence[int], *, compact: bool = False) -> dict:
+        """The padded batch of molecules ``rows`` (in that order), as :func:`collate_graphs`.
+
+        ``compact=True`` returns the 0/1 features and masks as uint8 (edges stay int32).
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size == 0:
+            raise ValueError("collate needs at least one molecule")
+        na = self.atom_start[rows + 1] - self.atom_start[rows]
+        nb = self.bond_start[rows + 1] - self.bond_start[rows]
+        b, n, e = len(rows), max(int(na.max()), 1), max(2 * int(nb.max()), 1)
+        fdtype = np.uint8 if compact else np.float32
+        # atoms: batch slot, position in the molecule, position in the packed arrays
+        slot_a = np.repeat(np.arange(b), na)
+        local_a = np.arange(int(na.sum())) - np.repeat(np.cumsum(na) - na, na)
+        src_a = np.repeat(self.atom_start[rows], na) + local_a
+        atom_features = np.zeros((b, n, self.atom_table.shape[1]), dtype=fdtype)
+        atom_features[slot_a, local_a] = self.atom_table[self.atom_rows[src_a]]
+        atom_mask = np.zeros((b, n), dtype=fdtype)
+        atom_mask[slot_a, local_a] = 1
+        # bonds: bond k of a molecule fills edges 2k (forwards) and 2k+1 (backwards)
+        slot_b = np.repeat(np.arange(b), nb)
+        local_b = np.arange(int(nb.sum())) - np.repeat(np.cumsum(nb) - nb, nb)
+        src_b = np.repeat(self.bond_start[rows], nb) + local_b
+        edge_index = np.zeros((b, e, 2), dtype=np.int32)
+        bond_features = np.zeros((b, e, self.bond_table.shape[1]), dtype=fdtype)
+        bond_mask = np.zeros((b, e), dtype=fdtype)
+        pairs = self.pairs[src_b]
+        feats = self.bond_table[self.bond_rows[src_b]]
+        for direction in (0, 1):
+            pos = 2 * local_b + direction
+            edge_index[slot_b, pos] = pairs if direction == 0 else pairs[:, ::-1]
+            bond_features[slot_b, pos] = feats
+            bond_mask[slot_b, pos] = 1
+        return dict(zip(GRAPH_KEYS, (atom_features, atom_mask, edge_index, bond_features, bond_mask)))
+
+
+class GraphPacker:
+    """Featurise molecules one by one into a :class:`PackedGraphs` (the one featuriser).
+
+    Per molecule, :meth:`add` reads the raw atom/bond fields in one pass (indexed RDKit
+    access) and the ring membership from the ring info; everything else -- environment
+    lookup, degrees (a ``bincount`` over all bonds), ring flags and one-hot rows -- is numpy
+    over the whole chunk in :meth:`finish`. A molecule that fails :meth:`add` leaves
+    nothing behind.
+
+    Example:
+        >>> from sciarch.io.molecules import GraphPacker, parse_smiles
+        >>> p = GraphPacker()
+        >>> _ = p.add(parse_smiles("CCO")); _ = p.add(parse_smiles("c1ccccc1"))
+        >>> packed = p.finish()
+        >>> packed.num_atoms.tolist(), packed.collate([1, 0])["atom_mask"].sum(axis=1).tolist()
+        ([3, 6], [6.0, 3.0])
+    """
+
+    def __init__(self):
+        self._atom_keys: list = []
+        self._bond_keys: list = []
+        self._pairs: list = []
+        self._ring_atoms: list = []
+        self._ring_bonds: list = []
+        self._n_atoms: list[int] = []
+        self._n_bonds: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self._n_atoms)
+
+    def add(self, mol: Chem.Mol, *, max_atoms: int | None = None, smiles: str | None = None) -> int:
+        """Append one sanitised molecule; return its index. Raises :class:`FeaturizationError`."""
+        n = mol.GetNumAtoms()
+        if n == 0:
+            raise FeaturizationError("molecule has no atoms", smiles)
+        if max_atoms is not None and n > max_atoms:
+            raise FeaturizationError(f"molecule too large ({n} atoms > max_atoms={max_atoms})", smiles)
+        atoms = [
+            (a.GetAtomicNum(), a.GetFormalCharge(), a.GetTotalNumHs(), a.GetIsAromatic(), a.GetHybridization(),
+             a.GetChiralTag())
+            for a in map(mol.GetAtomWithIdx, range(n))
+        ]
+        bonds = [
+            (b.GetBeginAtomIdx(), b.GetEndAtomIdx(), b.GetBondType(), b.GetIsConjugated(), b.GetStereo())
+            for b in map(mol.GetBondWithIdx, range(mol.GetNumBonds()))
+        ]
+        ring_info = mol.GetRingInfo()  # filled by sanitisation (parse_smiles always sanitises)
+        self._ring_atoms.append([i for r in ring_info.AtomRings() for i in r])
+        self._ring_bonds.append([i for r in ring_info.BondRings() for i in r])
+        self._atom_keys += atoms
+        self._bond_keys += [(t, c, st) for _, _, t, c, st in bonds]
+        self._pairs += [(s, d) for s, d, *_ in bonds]
+        self._n_atoms.append(n)
+        self._n_bonds.append(len(bonds))
+        return len(self._n_atoms) - 1
+
+    def finish(self) -> PackedGraphs:
+        """The packed arrays of every molecule added so far."""
+        atom_start = np.zeros(len(self._n_atoms) + 1, dtype=np.int64)
+        np.cumsum(self._n_atoms, out=atom_start[1:])
+        bond_start = np.zeros(len(self._n_bonds) + 1, dtype=np.int64)
+        np.cumsum(self._n_bonds, out=bond_start[1:])
+        n_total, m_total = int(atom_start[-1]), int(bond_start[-1])
+        pairs = np.asarray(self._pairs, dtype=np.int32).reshape(m_total, 2)
+        # heavy-atom degree: bonds per atom, counted over the whole chunk
+        global_pairs = pairs + np.repeat(atom_start[:-1], self._n_bonds)[:, None]
+        degree = np.bincount(global_pairs.ravel(), minlength=n_total)
+        in_ring = np.zeros(n_total, dtype=np.int64)
+        in_ring[_flat(self._ring_atoms, atom_start[:-1])] = 1
+        atom_rows = _ATOM_TABLE.indices(self._atom_keys) * (2 * _N_DEG) + 2 * np.minimum(degree, _N_DEG - 1) + in_ring
+        bond_ring = np.zeros(m_total, dtype=np.int64)
+        bond_ring[_flat(self._ring_bonds, bond_start[:-1])] = 1
+        bond_rows = _BOND_TABLE.indices(self._bond_keys) * 2 + bond_ring
+        return PackedGraphs(
+            atom_start=atom_start,
+            bond_start=bond_start,
+            atom_rows=atom_rows.astype(np.int32),
+            bond_rows=bond_rows.astype(np.int32),
+            pairs=pairs,
+            atom_table=_ATOM_TABLE.product(_ATOM_VARIANTS),
+            bond_table=_BOND_TABLE.product(_BOND_VARIANTS),
+        )
 
 
 def featurize_mol(mol: Chem.Mol, *, max_atoms: int | None = None, smiles: str | None = None) -> MolGraph:
-    """Featurise a sanitised RDKit molecule (see :func:`featurize_smiles`)."""
-    n = mol.GetNumAtoms()
-    if n == 0:
-        raise FeaturizationError("molecule has no atoms", smiles)
-    if max_atoms is not None and n > max_atoms:
-        raise FeaturizationError(f"molecule too large ({n} atoms > max_atoms={max_atoms})", smiles)
-    ring_info = mol.GetRingInfo()  # filled by sanitisation (parse_smiles always sanitises)
-
-    # one pass over the bonds (ring membership comes from the ring info, not per bond);
-    # indexed access is markedly faster than RDKit's GetBonds()/GetAtoms() iterators
-    get_bond = mol.GetBondWithIdx
-    bonds = []
-    for k in range(mol.GetNumBonds()):
-        b = get_bond(k)
-        bonds.append((b.GetBeginAtomIdx(), b.GetEndAtomIdx(), b.GetBondType(), b.GetIsConjugated(), b.GetStereo()))
-    ring_bonds = set()
-    for r in ring_info.BondRings():
-        ring_bonds.update(r)
-    ring_atoms = set()
-    for r in ring_info.AtomRings():
-        ring_atoms.update(r)
-    degree = [0] * n
-    for s, d, *_ in bonds:
-        degree[s] += 1
-        degree[d] += 1
-
-    # one pass over the atoms; degree and ring membership appended from above
-    get_atom = mol.GetAtomWithIdx
-    atom_keys = []
-    for i in range(n):
-        a = get_atom(i)
-        atom_keys.append((a.GetAtomicNum(), a.GetFormalCharge(), a.GetTotalNumHs(), a.GetIsAromatic(),
-                          a.GetHybridization(), a.GetChiralTag(), degree[i], i in ring_atoms))
-    aidx = _ATOM_TABLE.indices(atom_keys)
-    x = _ATOM_TABLE.rows[aidx]
-    m = len(bonds)
-    if m == 0:
-        return MolGraph(x, _EMPTY_EDGES, _EMPTY_BONDS)
-    bond_keys = [(t, c, k in ring_bonds, st) for k, (_, _, t, c, st) in enumerate(bonds)]
-    bidx = _BOND_TABLE.indices(bond_keys)
-    # edge 2k = bond k forwards, 2k+1 = bond k backwards
-    pairs = np.array([(s, d) for s, d, *_ in bonds], dtype=np.int32)
-    edge_index = np.stack((pairs, pairs[:, ::-1]), axis=1).reshape(2 * m, 2)
-    bond_features = _BOND_TABLE.rows[np.repeat(bidx, 2)]
-    return MolGraph(x, edge_index, bond_features)
+    """Featurise a sanitised RDKit molecule (see :func:`featurize_smiles`); same code as :class:`GraphPacker`."""
+    packer = GraphPacker()
+    packer.add(mol, max_atoms=max_atoms, smiles=smiles)
+    return packer.finish().graph(0)
 
 
 def featurize_smiles(smiles: str, *, max_atoms: int | None = None, strip_salts: bool = False) -> MolGraph:
@@ -400,13 +544,7 @@ def collate_graphs(graphs: Sequence[MolGraph], pad_atoms_to: int | None = None, 
             edge_index[i, :ne] = g.edge_index
             bond_features[i, :ne] = g.bond_features
             bond_mask[i, :ne] = 1.0
-    return {
-        "atom_features": atom_features,
-        "atom_mask": atom_mask,
-        "edge_index": edge_index,
-        "bond_features": bond_features,
-        "bond_mask": bond_mask,
-    }
+    return dict(zip(GRAPH_KEYS, (atom_features, atom_mask, edge_index, bond_features, bond_mask)))
 
 
 # ----------------------------------------------------------------------------- files

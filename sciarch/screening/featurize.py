@@ -33,9 +33,10 @@ from rdkit import Chem, RDLogger
 from sciarch.io.molecules import (
     GRAPH_KEYS,
     FeaturizationError,
+    GraphPacker,
     MolGraph,
+    PackedGraphs,
     collate_graphs,
-    featurize_mol,
     largest_fragment,
     parse_smiles,
 )
@@ -313,29 +314,48 @@ def parse_record(line: int, raw: bytes, opts: FeaturizeOptions):
     return ident, smiles, mol
 
 
-def featurize_records(
-    records: Iterable[tuple[int, bytes]], opts: FeaturizeOptions
-) -> tuple[list[Molecule], list[Reject]]:
-    """Parse, filter and featurise ``(line, raw)`` records; every record ends in one list or the other."""
-    ok: list[Molecule] = []
+@dataclass
+class _Accepted:
+    """The record fields of a molecule that went into the chunk's :class:`GraphPacker`."""
+
+    line: int
+    id: str
+    smiles: str
+    key: int
+    raw: str | None
+
+
+def _featurize(records: Iterable[tuple[int, bytes]], opts: FeaturizeOptions):
+    """Parse, filter and featurise records into one :class:`PackedGraphs` (row ``i`` = ``accepted[i]``)."""
+    accepted: list[_Accepted] = []
     rejects: list[Reject] = []
+    packer = GraphPacker()
     max_atoms = opts.max_atoms
     for line, raw in records:
         try:
             ident, smiles, mol = parse_record(line, raw, opts)
+            key = canonical_key(mol) if opts.dedup else 0
             try:
-                graph = featurize_mol(mol, max_atoms=max_atoms, smiles=smiles)
+                packer.add(mol, max_atoms=max_atoms, smiles=smiles)
             except FeaturizationError as exc:
                 code = "too_large" if "too large" in exc.reason else "featurization"
                 raise RecordRejected(code, _clean(exc.reason)) from None
-            key = canonical_key(mol) if opts.dedup else 0
         except RecordRejected as exc:
             rejects.append(Reject(line, escape_raw(raw), exc.code, exc.message))
             continue
         except Exception as exc:  # an RDKit crash on one record must not lose the chunk
             rejects.append(Reject(line, escape_raw(raw), "error", _clean(f"{type(exc).__name__}: {exc}")))
             continue
-        ok.append(Molecule(line, ident, smiles, graph, key, escape_raw(raw) if opts.dedup else None))
+        accepted.append(_Accepted(line, ident, smiles, key, escape_raw(raw) if opts.dedup else None))
+    return accepted, rejects, packer.finish()
+
+
+def featurize_records(
+    records: Iterable[tuple[int, bytes]], opts: FeaturizeOptions
+) -> tuple[list[Molecule], list[Reject]]:
+    """Parse, filter and featurise ``(line, raw)`` records; every record ends in one list or the other."""
+    accepted, rejects, packed = _featurize(records, opts)
+    ok = [Molecule(a.line, a.id, a.smiles, packed.graph(i), a.key, a.raw) for i, a in enumerate(accepted)]
     return ok, rejects
 
 
@@ -352,50 +372,58 @@ def _compact(arrays: dict) -> dict:
     return out
 
 
-def pack_batches(graphs: Sequence[MolGraph], batch_size: int, compact: bool = True) -> list[tuple[np.ndarray, dict]]:
+def pack_batches(
+    graphs: Sequence[MolGraph] | PackedGraphs, batch_size: int, compact: bool = True
+) -> list[tuple[np.ndarray, dict]]:
     """Sort graphs by atom count and collate them into padded batches.
 
+    ``graphs`` is a list of :class:`MolGraph` or a :class:`PackedGraphs` (a chunk's
+    molecules, collated straight from its concatenated arrays; same batches).
     Returns ``[(rows, arrays), ...]`` where ``rows`` (int32) are the positions in ``graphs``
     of the batch's molecules, in batch order.
     """
-    if not graphs:
+    if len(graphs) == 0:
         return []
-    sizes = np.fromiter((g.num_atoms for g in graphs), dtype=np.int32, count=len(graphs))
+    if isinstance(graphs, PackedGraphs):
+        sizes = graphs.num_atoms
+
+        def collate(rows):
+            return graphs.collate(rows, compact=compact)
+    else:
+        sizes = np.fromiter((g.num_atoms for g in graphs), dtype=np.int32, count=len(graphs))
+
+        def collate(rows):
+            arrays = collate_graphs([graphs[i] for i in rows])
+            return _compact(arrays) if compact else arrays
+
     order = np.argsort(sizes, kind="stable").astype(np.int32)
-    out = []
-    for s in range(0, len(order), batch_size):
-        rows = order[s : s + batch_size]
-        arrays = collate_graphs([graphs[i] for i in rows])
-        out.append((rows, _compact(arrays) if compact else arrays))
-    return out
+    return [(order[s : s + batch_size], collate(order[s : s + batch_size])) for s in range(0, len(order), batch_size)]
 
 
 def featurize_chunk(chunk: RawChunk, opts: FeaturizeOptions) -> FeaturizedChunk:
     """Featurise one raw chunk (the worker-process entry point)."""
     records = list(split_chunk(chunk, opts.kind))
-    ok, rejects = featurize_records(records, opts)
-    if chunk.truncated_tail and records:
-        last_line = records[-1][0]
-        ok = [m for m in ok if m.line != last_line]
-        rejects = [r for r in rejects if r.line != last_line]
-        rejects.append(
-            Reject(last_line, escape_raw(records[-1][1]), "truncated", "record cut off by the truncated compressed stream")
-        )
     if len(records) != chunk.n_records:  # a reader/splitter disagreement must never drop records
         raise RuntimeError(
             f"chunk {chunk.index} (line {chunk.first_line}): expected {chunk.n_records} records, split {len(records)}"
         )
+    if chunk.truncated_tail and records:
+        # the last record was cut off by the truncated compressed stream: ledgered, never scored
+        *records, (last_line, last_raw) = records
+    accepted, rejects, packed = _featurize(records, opts)
+    if chunk.truncated_tail and chunk.n_records:
+        rejects.append(Reject(last_line, escape_raw(last_raw), "truncated", "record cut off by the truncated compressed stream"))
     return FeaturizedChunk(
         index=chunk.index,
         first_line=chunk.first_line,
         n_records=chunk.n_records,
-        lines=np.fromiter((m.line for m in ok), dtype=np.int64, count=len(ok)),
-        ids=[m.id for m in ok],
-        smiles=[m.smiles for m in ok],
-        keys=np.fromiter((m.key for m in ok), dtype=np.int64, count=len(ok)) if opts.dedup else None,
-        batches=pack_batches([m.graph for m in ok], opts.batch_size, opts.compact),
+        lines=np.fromiter((a.line for a in accepted), dtype=np.int64, count=len(accepted)),
+        ids=[a.id for a in accepted],
+        smiles=[a.smiles for a in accepted],
+        keys=np.fromiter((a.key for a in accepted), dtype=np.int64, count=len(accepted)) if opts.dedup else None,
+        batches=pack_batches(packed, opts.batch_size, opts.compact),
         rejects=rejects,
-        raws=[m.raw for m in ok] if opts.dedup else None,
+        raws=[a.raw for a in accepted] if opts.dedup else None,
     )
 
 
