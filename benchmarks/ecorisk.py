@@ -11,10 +11,15 @@ On spatially held-out parts of the shared data:
 
 For each seed: scikit-learn logistic regression on raw and on log-transformed features,
 the neural model trained with plain BCE, the same model trained with the composite
-``ecological_fairness`` loss (λ's from the data set's ``*_full.yaml``), and a sweep over
+``ecological_fairness`` loss (λ's from the data set's ``*_full.yaml``), the composite model
+with a learned spatial effect (``data.spatial_features`` random Fourier features of the
+coordinates, length scale ``SPATIAL``), two reference rankings (the BCE risk times the
+importance; the composite risk prior-corrected, for calibration), and an optional sweep over
 λ_fair (the trade-off curve AUC vs zone gap that the pipeline report plots). Metrics:
-ROC-AUC, importance-weighted FN rate at 0.5, zone gap (max - min of the per-zone mean
-predicted risk); means and standard deviations over seeds, validation numbers alongside.
+ROC-AUC, capture and importance-weighted capture at the 5 / 10 / 20% alert budgets, flag
+rate per zone, Brier / ECE, importance-weighted FN rate at 0.5, zone gap (max - min of the
+per-zone mean predicted risk); means and standard deviations over seeds, validation
+numbers alongside.
 
 Resumable: every finished run is stored in ``benchmarks/results/ecorisk.partial.json``
 and skipped on the next start (``--fresh`` starts over). Writes
@@ -42,7 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sciarch.config import load_config  # noqa: E402
-from pipelines.ecorisk.metrics import fit_logistic, risk_metrics  # noqa: E402
+from pipelines.ecorisk.comparison import eco_weight  # noqa: E402
+from pipelines.ecorisk.metrics import BUDGETS, budget_key, fit_logistic, prior_corrected, risk_metrics  # noqa: E402
 from pipelines.ecorisk.pipeline import EcoRiskPipeline  # noqa: E402
 from pipelines.ecorisk.train import fit_with_loss  # noqa: E402
 
@@ -53,12 +59,15 @@ ANCHORS = {"guadeloupe_points": {"logistic_auc": 0.72, "logistic_log_auc": 0.77,
                                  "note": "forestatrisk layers, held-out island Marie-Galante (hidden set)"},
            "amazon_grid": {"logistic_auc": 0.94, "logistic_log_auc": 0.95, "last_year_only_auc": 0.915,
                            "note": "held-out 1 deg blocks (hidden set)"}}
-KEYS = ("auc", "weighted_fnr", "fnr", "zone_gap", "zone_std", "mean_risk")
+#: the learned spatial effect: number of coordinate features and length scale (map units)
+SPATIAL = {"guadeloupe_points": (32, 5000.0), "amazon_grid": (32, 1.0)}
+KEYS = ("auc", "weighted_fnr", "fnr", "zone_gap", "zone_std", "mean_risk", "observed_rate", "brier", "ece") + tuple(
+    f"{m}@{budget_key(b)}" for b in BUDGETS for m in ("capture", "weighted_capture"))
 
 
 def _short(m: dict) -> dict:
     return {k: round(float(m[k]), 5) for k in m if k in KEYS or k.startswith("zone_mean_risk/")
-            or k.startswith("zone_observed_rate/")}
+            or k.startswith("zone_observed_rate/") or k.startswith("flag_rate@")}
 
 
 def _agg(runs: list[dict]) -> dict:
@@ -68,7 +77,7 @@ def _agg(runs: list[dict]) -> dict:
         if v:
             out[k] = round(float(np.mean(v)), 5)
             out[k + "_sd"] = round(float(np.std(v)), 5)
-    for k in ("auc", "weighted_fnr", "zone_gap"):
+    for k in ("auc", "weighted_fnr", "zone_gap", "capture@10%", "weighted_capture@10%"):
         v = [r["validation"][k] for r in runs if "validation" in r and k in r["validation"]]
         if v:
             out["val_" + k] = round(float(np.mean(v)), 5)
@@ -83,6 +92,7 @@ def main(argv=None) -> int:
                     help="λ_fair values of the trade-off curve (default from the config's sweep below)")
     ap.add_argument("--out", default=str(RESULTS / "ecorisk.json"))
     ap.add_argument("--fresh", action="store_true", help="ignore stored partial results")
+    ap.add_argument("--epochs", type=int, default=None, help="override train.epochs (smoke runs)")
     args = ap.parse_args(argv)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -99,6 +109,8 @@ def main(argv=None) -> int:
     report = {"benchmark": "ecorisk", "seeds": args.seeds, "datasets": {}}
     for ds in args.datasets:
         cfg = load_config(CONFIGS[ds], pipeline="ecorisk")
+        if args.epochs:
+            cfg.train.epochs = args.epochs
         lam = dict(cfg.loss.params)
         lf0 = float(lam.get("lambda_fair", 0.0))
         sweep = args.sweep if args.sweep is not None else sorted({0.0, lf0 / 10, lf0 / 3, lf0, 3 * lf0})
@@ -106,21 +118,27 @@ def main(argv=None) -> int:
         # different set of held-out blocks per seed (spatial cross-validation)
         vary_split = cfg.data.test_region is None
 
-        def pipeline_for(seed):
+        def pipeline_for(seed, spatial=False):
             c = cfg.model_copy(deep=True)
             if vary_split:
                 c.data.split_seed = seed
+            if spatial:
+                c.data.spatial_features, c.data.spatial_scale = SPATIAL[ds]
             return EcoRiskPipeline(c)
 
         entry = {"config": str(CONFIGS[ds].relative_to(ROOT)), "anchors": ANCHORS[ds],
                  "test_split": ("test_region " + str(cfg.data.test_region)) if not vary_split else
                  f"{cfg.data.test_fraction:.0%} of the spatial blocks, a different draw per seed (split_seed = seed)",
                  "importance": cfg.data.importance, "zone": cfg.data.zone, "loss_params": lam,
-                 "epochs": cfg.train.epochs, "batch_size": cfg.train.batch_size, "folds": []}
+                 "epochs": cfg.train.epochs, "batch_size": cfg.train.batch_size,
+                 "spatial_features_and_scale": SPATIAL[ds], "budgets": [budget_key(b) for b in BUDGETS],
+                 "folds": []}
         seeds = list(range(args.seeds))
-        logs = {"logistic_raw": [], "logistic_log": [], "bce": [], "composite": [], "last_year_only": []}
+        logs = {"logistic_raw": [], "logistic_log": [], "bce": [], "bce_x_importance": [], "composite": [],
+                "composite_prior_corrected": [], "composite_spatial": [], "bce_spatial": [], "last_year_only": []}
         for seed in seeds:
             pipe = pipeline_for(seed)
+            pipe_sp = pipeline_for(seed, spatial=True)
             td, sp, x = pipe.table()
             fold = {"seed": seed, "split": {s: int((sp == i).sum()) for i, s in enumerate(pipe.splits)},
                     "dropped_records": td.dropped,
@@ -153,24 +171,43 @@ def main(argv=None) -> int:
                     store(key, res)
                 logs["last_year_only"].append(done[key])
 
-            def run(tag, loss_name, **params):
-                key = f"{ds}/{tag}/seed{seed}"
-                if key in done:
-                    return done[key]
-                t0 = time.time()
-                model = fit_with_loss(pipe, loss_name, seed=seed, **params)
-                res = {"train_s": round(time.time() - t0, 1)}
+            def scored(p, risk_of):
+                res = {}
                 for split in ("validation", "test"):
-                    res[split] = _short(pipe.evaluate(model, split))
-                store(key, res)
-                print(f"[{time.time() - t_all:6.0f}s] {key}: test AUC {res['test']['auc']:.4f} "
-                      f"wFNR {res['test']['weighted_fnr']:.4f} gap {res['test']['zone_gap']:.4f} "
-                      f"| val AUC {res['validation']['auc']:.4f} gap {res['validation']['zone_gap']:.4f} "
-                      f"({res['train_s']}s)", flush=True)
+                    risk, ts, imps, zs = risk_of(split)
+                    res[split] = _short(risk_metrics(ts, risk, imps, zs, td.zone_names, cfg.data.threshold))
                 return res
 
-            logs["bce"].append(run("bce", "binary_crossentropy"))
-            logs["composite"].append(run("composite", "ecological_fairness"))
+            def run(tag, loss_name, p=pipe, derived=(), **params):
+                """Train, score, store under ``tag``; ``derived``: (tag, f(risk, importance)) rankings
+                of the same model scored alongside."""
+                key = f"{ds}/{tag}/seed{seed}"
+                if key in done and all(f"{ds}/{t}/seed{seed}" in done for t, _ in derived):
+                    return done[key]
+                t0 = time.time()
+                model = fit_with_loss(p, loss_name, seed=seed, **params)
+                train_s = round(time.time() - t0, 1)
+                preds = {s: p.predict_split(model, s) for s in ("validation", "test")}
+                res = {"train_s": train_s, **scored(p, preds.get)}
+                store(key, res)
+                for t, fn in derived:
+                    store(f"{ds}/{t}/seed{seed}",
+                          scored(p, lambda s: (fn(preds[s][0], preds[s][2]),) + tuple(preds[s][1:])))
+                print(f"[{time.time() - t_all:6.0f}s] {key}: test AUC {res['test']['auc']:.4f} "
+                      f"wcap@10 {res['test']['weighted_capture@10%']:.4f} cap@10 {res['test']['capture@10%']:.4f} "
+                      f"brier {res['test']['brier']:.4f} gap {res['test']['zone_gap']:.4f} "
+                      f"| val AUC {res['validation']['auc']:.4f} ({train_s}s)", flush=True)
+                return res
+
+            lam_eco = eco_weight(pipe)
+            logs["bce"].append(run("bce", "binary_crossentropy",
+                                   derived=[("bce_x_importance", lambda r, imp: r * imp)]))
+            logs["bce_x_importance"].append(done[f"{ds}/bce_x_importance/seed{seed}"])
+            logs["composite"].append(run("composite", "ecological_fairness", derived=[
+                ("composite_prior_corrected", lambda r, imp: prior_corrected(r, imp, lam_eco))]))
+            logs["composite_prior_corrected"].append(done[f"{ds}/composite_prior_corrected/seed{seed}"])
+            logs["composite_spatial"].append(run("composite_spatial", "ecological_fairness", p=pipe_sp))
+            logs["bce_spatial"].append(run("bce_spatial", "binary_crossentropy", p=pipe_sp))
             fold["sweep"] = [{"lambda_fair": lf, **(logs["composite"][-1] if lf == lf0 else
                                                    run(f"sweep_lf{lf:g}", "ecological_fairness", lambda_fair=lf))}
                              for lf in sweep]
@@ -194,6 +231,17 @@ def main(argv=None) -> int:
             "auc_cost_vs_bce": round(b["auc"] - c["auc"], 4),
             "auc_cost_le_0.02": bool(b["auc"] - c["auc"] <= 0.02),
         }
+        for name in ("composite", "composite_spatial"):
+            m = entry[name]
+            gain = m["weighted_capture@10%"] / b["weighted_capture@10%"] - 1 if b["weighted_capture@10%"] > 0 else None
+            entry["targets"][f"{name}_vs_bce@10%"] = {
+                "weighted_capture_gain": None if gain is None else round(gain, 4),
+                "plain_capture_diff_points": round(100 * (m["capture@10%"] - b["capture@10%"]), 2),
+                "gain_ge_20pct_at_equal_capture": bool(gain is not None and gain >= 0.20
+                                                       and abs(m["capture@10%"] - b["capture@10%"]) <= 0.02)}
+        best = max(entry[n]["auc"] for n in ("composite", "composite_spatial", "bce", "bce_spatial"))
+        entry["targets"]["best_network_auc"] = best
+        entry["targets"]["auc_target"] = 0.80 if ds == "guadeloupe_points" else 0.955
         report["datasets"][ds] = entry
     report["wall_time_s"] = round(time.time() - t_all, 1)
     Path(args.out).write_text(json.dumps(report, indent=2))

@@ -2,7 +2,10 @@
 
 Baselines (``model.baselines``): ``bce`` -- a plain-BCE twin, the same architecture, data,
 optimiser and epochs trained with ``binary_crossentropy`` (:func:`pipelines.ecorisk.train.fit_with_loss`);
-``logistic`` -- a scikit-learn logistic regression on the same normalised features. Every
+``logistic`` -- a scikit-learn logistic regression on the same normalised features. A model
+trained with the ecological term is also scored with its prior correction
+(:func:`pipelines.ecorisk.metrics.prior_corrected`: the positive weighting undone, for
+calibrated probabilities). Every
 model is scored with :func:`pipelines.ecorisk.metrics.risk_metrics`. The report only reads
 the result (``comparison.json``, ``comparison.png``, ``zone_risk.png``).
 
@@ -21,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.ecorisk.metrics import risk_metrics
+from pipelines.ecorisk.metrics import prior_corrected, risk_metrics
+
+CORRECTED = "model, prior-corrected"
 
 
 @dataclass
@@ -65,6 +70,9 @@ def compare_models(pipe, model, split: str = "test") -> Comparison:
     zone_names = pipe.raster().zone_names if pipe.is_raster else pipe.table()[0].zone_names
     risk, t, imp, z = pipe.predict_split(model, split)
     preds = {model_label(pipe): risk}
+    lam_eco = eco_weight(pipe)
+    if lam_eco > 0:
+        preds[CORRECTED] = prior_corrected(risk, imp, lam_eco)
     if "bce" in cfg.model.baselines:
         from pipelines.ecorisk.train import fit_with_loss
 
@@ -74,3 +82,12 @@ def compare_models(pipe, model, split: str = "test") -> Comparison:
         preds["logistic regression"] = pipe.baseline_logistic(split)
     metrics = {name: risk_metrics(t, p, imp, z, zone_names, cfg.data.threshold) for name, p in preds.items()}
     return Comparison(split, t, imp, z, zone_names, preds, metrics)
+
+
+def eco_weight(pipe) -> float:
+    """``λ_eco`` of the configured loss (0 when it is not ``ecological_fairness``)."""
+    cfg = pipe.config
+    name = cfg.loss.name if cfg.loss.name != "default" else pipe.default_loss
+    if name != "ecological_fairness":
+        return 0.0
+    return float(cfg.loss.params.get("lambda_eco", 1.0))

@@ -32,24 +32,26 @@ import numpy as np
 from pipelines.ecorisk.rasters import RasterData, load_raster, raster_patches
 from pipelines.ecorisk.spatial import (AMAZON_CELL_KM2, AMAZON_COLUMNS, AMAZON_FEATURES, DATA_DIR, GLP_FEATURES,
                                        GLP_POINT_COLUMNS, LOG_FEATURES, NATIVE_LAYERS, RASTER_FEATURES, RASTER_LAYERS,
-                                       SPLIT_ID, SPLITS, EcoDataError, data_dir, importance_kind, spatial_split)
+                                       SPLIT_ID, SPLITS, EcoDataError, data_dir, importance_kind, spatial_encoding,
+                                       spatial_split)
 from pipelines.ecorisk.tables import TabularData, amazon_targets, load_amazon, load_points, read_csv, sample_raster_at
 
 __all__ = ["AMAZON_CELL_KM2", "AMAZON_COLUMNS", "AMAZON_FEATURES", "DATA_DIR", "GLP_FEATURES", "GLP_POINT_COLUMNS",
            "LOG_FEATURES", "NATIVE_LAYERS", "RASTER_FEATURES", "RASTER_LAYERS", "SPLITS", "SPLIT_ID", "EcoDataError",
            "RasterData", "TabularData", "amazon_targets", "data_dir", "importance_kind", "load_amazon", "load_points",
            "load_raster", "normalise_table", "raster_dataset", "raster_patches", "read_csv", "sample_raster_at",
-           "spatial_split", "tabular_dataset"]
+           "spatial_encoding", "spatial_split", "tabular_dataset"]
 
 
 def normalise_table(td: TabularData, cfg, stats: dict | None = None, train_mask: np.ndarray | None = None):
-    """z-scored (after optional log1p) features of a table; stats from ``train_mask`` rows."""
+    """z-scored (after optional log1p) features of a table; stats from ``train_mask`` rows;
+    then the coordinate encoding (:func:`spatial_encoding`, none unless ``data.spatial_features``)."""
     from sciarch.io.raster import normalise
 
     valid = np.isfinite(td.features)
     flags = [cfg.log_distances and n in LOG_FEATURES for n in td.names]
     x, stats = normalise(td.features, valid, region=train_mask, log=flags, stats=stats)
-    return x, stats
+    return np.concatenate([x, spatial_encoding(td.x, td.y, cfg)], -1), stats
 
 
 def tabular_dataset(x, td: TabularData, batch_size: int, shuffle: bool, seed: int, input_context=None, epoch=None):

@@ -70,6 +70,10 @@ class EcoRiskData(Section):
     augment: bool = True
     threshold: float = Field(0.5, gt=0, lt=1, description="decision threshold of the FN rates")
     map_scale: float = Field(3.0, ge=1, description="tabular models on points: grid coarsening of the report map")
+    spatial_features: int = Field(0, ge=0, description="tabular: random Fourier features of the coordinates "
+                                  "(learned spatial effect; 0 = none)")
+    spatial_scale: float = Field(20_000.0, gt=0, description="length scale of the coordinate encoding "
+                                 "(map units: m for Guadeloupe, degrees for the Amazon grid)")
 
     @model_validator(mode="after")
     def _check(self):

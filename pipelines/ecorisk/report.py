@@ -11,8 +11,12 @@ run directory:
   sample points: the model applied to the raster layers at ``data.map_scale``; Amazon:
   the 0.225 deg cell lattice in SIRGAS 2000), with the grid's CRS and transform and
   nodata = -9999, plus ``risk_map.png`` with a colour-bar legend;
-* ``zone_risk.png`` -- per-zone mean predicted risk of the three models next to the
-  observed deforestation rate;
+* ``zone_risk.png`` -- per-zone mean predicted risk of the models next to the observed
+  deforestation rate, with each model's fairness term (variance of the zone means);
+* ``budget_capture.png`` -- plain and importance-weighted capture at the 5 / 10 / 20% alert
+  budgets, one line per model (the same budget for every model);
+* ``reliability.png`` -- reliability diagram (mean risk vs observed rate per bin) with the
+  Brier score of each model;
 * ``tradeoff_lambda_fair.png`` -- AUC vs zone gap over λ_fair, when
   ``benchmarks/results/ecorisk.json`` holds a sweep for this data set.
 """
@@ -28,7 +32,7 @@ from sciarch.viz.plots import new_figure, save_figure
 
 from pipelines.ecorisk import data as D
 from pipelines.ecorisk.comparison import Comparison
-from pipelines.ecorisk.metrics import per_zone_table
+from pipelines.ecorisk.metrics import BUDGETS, budget_key, calibration, per_zone_table
 
 log = logging.getLogger(__name__)
 NODATA = -9999.0
@@ -54,6 +58,8 @@ def write_report(pipe, out: Path, model, metrics: dict, comparison: Comparison) 
     # ---- per-zone mean risk
     files.append(plot_zone_risk(comparison.predictions, comparison.target, comparison.zone, comparison.zone_names,
                                 out / "zone_risk.png", dpi))
+    files.append(plot_budgets(comparison.metrics, out / "budget_capture.png", dpi))
+    files.append(plot_reliability(comparison.predictions, comparison.target, out / "reliability.png", dpi))
 
     # ---- trade-off over λ_fair from the benchmark, when present
     bench = pipe.benchmark_results()
@@ -114,6 +120,9 @@ def points_model_map(pipe, model, folder: Path | None = None):
     valid = stack.valid.all(axis=-1) & np.isin(stack.layer("fcc23"), (0.0, 1.0))
     feats = stack.data[..., 1:][valid]
     x, _ = normalise(feats, np.isfinite(feats), stats=pipe._stats)
+    rows, cols = np.nonzero(valid)
+    t = stack.grid.transform
+    x = np.concatenate([x, D.spatial_encoding(t.c + (cols + 0.5) * t.a, t.f + (rows + 0.5) * t.e, cfg)], -1)
     risk = np.zeros(valid.shape, np.float32)
     risk[valid] = np.asarray(model.predict(x, batch_size=8192, verbose=0)).ravel()
     return risk, stack.grid, valid
@@ -160,14 +169,17 @@ def plot_map(risk: np.ndarray, path: Path, title: str, dpi: int) -> Path:
 
 
 def plot_comparison(comparison: dict, path: Path, dpi: int) -> Path:
-    """Three panels (test split): ROC-AUC, importance-weighted FN rate, zone gap, one bar per model."""
+    """Five panels (test split), one bar per model: ROC-AUC, capture and importance-weighted
+    capture at the 10% budget, Brier score, zone gap."""
     names = list(comparison)
-    fig, axes = new_figure(10.0, 3.4, ncols=3)
-    for ax, (key, label) in zip(axes, (("auc", "ROC-AUC (higher is better)"),
-                                       ("weighted_fnr", "importance-weighted FN rate"),
-                                       ("zone_gap", "zone gap of mean risk"))):
+    k = budget_key(0.10)
+    panels = (("auc", "ROC-AUC (higher is better)"), (f"capture@{k}", f"capture, top {k} flagged"),
+              (f"weighted_capture@{k}", f"importance-weighted capture, top {k}"),
+              ("brier", "Brier score (lower is better)"), ("zone_gap", "zone gap of mean risk"))
+    fig, axes = new_figure(16.0, 3.6, ncols=len(panels))
+    for ax, (key, label) in zip(axes, panels):
         vals = [comparison[n].get(key, float("nan")) for n in names]
-        bars = ax.bar(range(len(names)), vals, color=["C0", "C1", "C2", "C3"][: len(names)])
+        bars = ax.bar(range(len(names)), vals, color=[f"C{i}" for i in range(len(names))])
         ax.bar_label(bars, fmt="%.3f", fontsize=7)
         ax.set_xticks(range(len(names)), [n.replace(" (", "\n(") for n in names], fontsize=7)
         ax.set_title(label, fontsize=9)
@@ -177,6 +189,7 @@ def plot_comparison(comparison: dict, path: Path, dpi: int) -> Path:
 
 def plot_zone_risk(preds: dict, target, zone, zone_names, path: Path, dpi: int) -> Path:
     tables = {name: per_zone_table(target, p, zone, zone_names) for name, p in preds.items()}
+    fair = {name: float(np.var([r[1] for r in rows])) for name, rows in tables.items()}
     first = next(iter(tables.values()))
     if len(first) > 20:  # many zones: keep the 20 largest
         keep = {r[0] for r in sorted(first, key=lambda r: -r[3])[:20]}
@@ -188,11 +201,48 @@ def plot_zone_risk(preds: dict, target, zone, zone_names, path: Path, dpi: int) 
     fig, ax = new_figure(max(6.0, 0.9 * len(labels) + 2), 4.0)
     xs = np.arange(len(labels))
     for i, (name, rows) in enumerate(tables.items()):
-        ax.bar(xs + i * width, [r[1] for r in rows], width, label=f"{name} (mean risk)")
+        ax.bar(xs + i * width, [r[1] for r in rows], width,
+               label=f"{name} (mean risk; Var of zone means {fair[name]:.4f})")
     ax.bar(xs + (n - 1) * width, [r[2] for r in first], width, color="k", alpha=0.35, label="observed rate")
     ax.set_xticks(xs + width * (n - 1) / 2, labels, fontsize=8)
     ax.set_ylabel("mean predicted risk (test split)")
     ax.set_title("per-zone mean risk", fontsize=10)
+    ax.legend(fontsize=7)
+    return save_figure(fig, path, dpi)
+
+
+def plot_budgets(metrics: dict, path: Path, dpi: int, budgets=BUDGETS) -> Path:
+    """Capture (left) and importance-weighted capture (right) vs alert budget, one line per model."""
+    fig, axes = new_figure(10.0, 3.8, ncols=2)
+    xs = [100 * b for b in budgets]
+    for ax, (prefix, label) in zip(axes, (("capture", "share of deforestation flagged"),
+                                          ("weighted_capture", "share of deforested importance flagged"))):
+        for i, (name, m) in enumerate(metrics.items()):
+            ys = [m.get(f"{prefix}@{budget_key(b)}", float("nan")) for b in budgets]
+            ax.plot(xs, ys, "o-", color=f"C{i}", label=name)
+        ax.plot(xs, [b for b in budgets], "k:", label="random ranking")
+        ax.set_xlabel("alert budget: % of forest area flagged (highest risk first)")
+        ax.set_ylabel(label)
+        ax.set_xticks(xs)
+        ax.legend(fontsize=7)
+    fig.suptitle("capture at fixed alert budgets (held-out test split)", fontsize=9)
+    return save_figure(fig, path, dpi)
+
+
+def plot_reliability(preds: dict, target, path: Path, dpi: int, bins: int = 10) -> Path:
+    """Reliability diagram: observed deforestation rate vs mean predicted risk per risk bin."""
+    fig, ax = new_figure(5.5, 5.0)
+    ax.plot([0, 1], [0, 1], "k:", label="perfect calibration")
+    for i, (name, p) in enumerate(preds.items()):
+        c = calibration(target, p, bins)
+        rows = c["reliability"]
+        ax.plot([r[2] for r in rows], [r[3] for r in rows], "o-", color=f"C{i}",
+                label=f"{name} (Brier {c['brier']:.3f}, ECE {c['ece']:.3f})")
+    ax.set_xlabel("mean predicted risk in bin")
+    ax.set_ylabel("observed deforestation rate in bin")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title("reliability (held-out test split)", fontsize=10)
     ax.legend(fontsize=7)
     return save_figure(fig, path, dpi)
 

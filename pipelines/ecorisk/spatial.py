@@ -78,6 +78,27 @@ def data_dir(cfg) -> Path:
     return d if d.is_absolute() else PROJECT_ROOT / d
 
 
+def spatial_encoding(x, y, cfg) -> np.ndarray:
+    """Random Fourier features of the coordinates, ``[N, data.spatial_features]`` float32.
+
+    ``sin / cos(w . (x, y) + b)`` with ``w ~ N(0, 1 / data.spatial_scale^2)`` (seeded by
+    ``data.split_seed``): a smooth learned spatial effect (the network weights these
+    features), in the spirit of a spatial random effect over neighbouring cells. Same
+    coordinates, same features; records far from every training record get features the
+    network has not seen, so the effect helps block hold-outs more than a whole-island one.
+    """
+    n = int(cfg.spatial_features)
+    if n <= 0:
+        return np.zeros((len(x), 0), np.float32)
+    if n % 2:
+        raise EcoDataError(f"data.spatial_features must be even (sin and cos pairs), got {n}")
+    rng = np.random.default_rng(10_000 + cfg.split_seed)
+    w = rng.normal(0.0, 1.0 / cfg.spatial_scale, (2, n // 2))
+    b = rng.uniform(0.0, 2 * np.pi, n // 2)
+    proj = np.stack([np.asarray(x, np.float64), np.asarray(y, np.float64)], -1) @ w + b
+    return np.concatenate([np.sin(proj), np.cos(proj)], -1).astype(np.float32)
+
+
 def spatial_split(group: np.ndarray, x: np.ndarray, y: np.ndarray, cfg) -> np.ndarray:
     """Split id (0 train, 1 validation, 2 test) per record, by whole spatial blocks.
 

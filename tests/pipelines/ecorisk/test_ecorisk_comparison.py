@@ -30,12 +30,14 @@ def test_report_reads_the_comparison_and_trains_nothing(tmp_path, monkeypatch, a
     model = amazon_pipeline.build_model()
     comp = amazon_pipeline.compare(model)
     assert counted_twin == ["binary_crossentropy"]
-    assert list(comp.metrics) == ["model (ecological_fairness)", "plain BCE", "logistic regression"]
+    assert list(comp.metrics) == ["model (ecological_fairness)", "model, prior-corrected", "plain BCE",
+                                  "logistic regression"]
     assert comp.split == "test" and len(comp.target) == len(comp.predictions["plain BCE"])
 
     files = amazon_pipeline.report(SimpleNamespace(dir=tmp_path), model, {})
     assert counted_twin == ["binary_crossentropy"]  # the step ran once; the report reused it
-    assert {"comparison.png", "zone_risk.png", "risk_map.png"} <= {p.name for p in files}
+    assert {"comparison.png", "zone_risk.png", "risk_map.png", "budget_capture.png",
+            "reliability.png"} <= {p.name for p in files}
     assert json.loads((tmp_path / "comparison.json").read_text()) == json.loads(json.dumps(comp.to_json()))
 
     # the report module itself never trains
