@@ -254,7 +254,7 @@ def _train(run: Run, pipeline: Pipeline, strategy: tf.distribute.Strategy, winfo
     val_ds = distribute_inputs(strategy, lambda ctx: pipeline.build_inputs("validation", ctx)) if has_val else None
     sched = cfg.train.lr_schedule
     schedule_steps = steps if steps is not None or (sched.name == "constant" and not sched.warmup_epochs) \
-        else _dataset_steps(train_ds)
+        else _dataset_steps(train_ds, strategy, winfo.num_workers)
     model, trainable = build_training(pipeline, strategy, schedule_steps)
     epochs = cfg.train.epochs
     if start and cfg.train.backup_and_restore and _stopped_early(_state_path(run, winfo.task_id), start):
@@ -346,13 +346,19 @@ def _save_model(model: keras.Model, path: Path) -> None:
     tmp.replace(path)
 
 
-def _dataset_steps(ds) -> int | None:
-    """Batches per pass of a (distributed) training dataset; None when unknown or infinite."""
+def _dataset_steps(ds, strategy: tf.distribute.Strategy, num_workers: int) -> int | None:
+    """Training steps per pass of a (distributed) training dataset; None when unknown or infinite.
+
+    A distributed dataset counts the per-replica batches of its worker's input pipeline; one
+    step takes one batch for each of the worker's replicas.
+    """
     card = getattr(ds, "cardinality", None)
     try:
         n = int(card() if callable(card) else card)
     except (TypeError, ValueError, tf.errors.OpError):
         return None
+    if not isinstance(ds, tf.data.Dataset):
+        n //= max(1, strategy.num_replicas_in_sync // max(1, num_workers))
     return n if n > 0 else None
 
 

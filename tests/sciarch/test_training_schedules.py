@@ -91,6 +91,21 @@ def test_schedules_serialise_and_constant_stays_a_float():
         build_learning_rate(TrainConfig(lr_schedule="warmup_cosine"), None)
 
 
+def test_schedule_length_counts_steps_not_per_replica_batches():
+    import types
+
+    import tensorflow as tf
+
+    plain = tf.data.Dataset.range(40).batch(8)
+    assert R._dataset_steps(plain, types.SimpleNamespace(num_replicas_in_sync=1), 1) == 5
+    assert R._dataset_steps(plain.repeat(), types.SimpleNamespace(num_replicas_in_sync=1), 1) is None
+    # a distributed dataset of one worker with 2 replicas: 16 per-replica batches are 8 steps
+    distributed = types.SimpleNamespace(cardinality=tf.constant(16, tf.int64))
+    assert R._dataset_steps(distributed, types.SimpleNamespace(num_replicas_in_sync=2), 1) == 8
+    # 2 workers with 2 replicas each: each worker's pipeline feeds its own 2 replicas
+    assert R._dataset_steps(distributed, types.SimpleNamespace(num_replicas_in_sync=4), 2) == 8
+
+
 def test_runner_logs_the_warmup_cosine_rate_of_each_epoch(tmp_path):
     cfg = _cfg("train.epochs=4", "train.lr_schedule.name=warmup_cosine", "train.lr_schedule.warmup_epochs=1",
                "train.lr_schedule.min_lr_ratio=0.1")
