@@ -126,13 +126,14 @@ def ecfp_mlp_baseline(
     p_in = keras.Input((), dtype="int32", name="protein")
     drug_table = keras.layers.Embedding(len(drug_x), drug_x.shape[1], trainable=False, name="ecfp4")
     prot_table = keras.layers.Embedding(len(prot_x), prot_x.shape[1], trainable=False, name="composition")
-    z = keras.layers.Concatenate()([drug_table(d_in), prot_table(p_in)])
+    # every layer named: Keras' automatic names would collide with them in a second call
+    z = keras.layers.Concatenate(name="pair_features")([drug_table(d_in), prot_table(p_in)])
     for i, u in enumerate(hidden):
-        z = keras.layers.Dense(u, activation="relu", name=f"dense_{i}")(z)
+        z = keras.layers.Dense(u, activation="relu", name=f"mlp_dense_{i}")(z)
         if dropout:
-            z = keras.layers.Dropout(dropout, seed=seed + i)(z)
-    out = keras.layers.Dense(1, bias_initializer=keras.initializers.Constant(float(y[tr].mean())))(z)
-    model = keras.Model([d_in, p_in], out)
+            z = keras.layers.Dropout(dropout, seed=seed + i, name=f"mlp_dropout_{i}")(z)
+    out = keras.layers.Dense(1, bias_initializer=keras.initializers.Constant(float(y[tr].mean())), name="affinity")(z)
+    model = keras.Model([d_in, p_in], out, name="ecfp_mlp")
     drug_table.set_weights([drug_x])
     prot_table.set_weights([prot_x])
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")

@@ -73,5 +73,8 @@ def test_ecfp_mlp_learns_on_small_davis_slice(davis):
     assert m["n"] == 800 and 1 <= m["best_epoch"] <= m["epochs"] <= 6
     assert m["ci"] > 0.65, m
     assert m["mse"] < np.var(y), m  # better than predicting the validation mean
+    # a second, deeper model in the same process (layer names must not collide)
+    deeper = ecfp_mlp_baseline(davis, tr, va, hidden=(32, 16), epochs=1, patience=1, seed=0)
+    assert deeper["epochs"] == 1
     again = ecfp_mlp_baseline(davis, tr, va, hidden=(64,), epochs=6, patience=6, seed=0)
     assert again["ci"] == pytest.approx(m["ci"], abs=1e-6)  # seeded
