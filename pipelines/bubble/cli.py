@@ -16,8 +16,16 @@ def detect(
     out: Path = typer.Option(None, "--out", help="output folder (default: RUN/detect)"),
     scale: float = typer.Option(0.5, help="resize factor before detection, in (0, 4] (match the training pixel scale)"),
     score: float = typer.Option(0.3, help="lowest score written, in [0, 1]"),
+    field_t: float = typer.Option(None, "--field-t", help="magnetic field in tesla for the p_T readout "
+                                  "(default: the run's data.simulator.field_t)"),
+    pixel_mm: float = typer.Option(None, "--pixel-mm", help="chamber mm per model pixel (default: the run's "
+                                   "data.simulator.pixel_mm)"),
 ) -> None:
-    """Detect tracks: write IMAGE.boxes.json and IMAGE.overlay.png per image.
+    """Detect tracks: write IMAGE.boxes.json, IMAGE.tracks.csv and IMAGE.overlay.png per image.
+
+    Per track, the bubbles in its box are fitted with a circle: p_T = 0.2998 |z| B R (GeV/c,
+    tesla, metres; one scan pixel = pixel_mm * scale mm), the charge sign from the curl
+    direction (tracks assumed to travel towards +x) and the fit residual.
 
     Every image is checked (opened and decoded) before any detection: an unreadable one
     stops the command with one error line and nothing is written. Images larger than one
@@ -37,12 +45,19 @@ def detect(
     except ConfigError as exc:
         _fail(str(exc))
     tile = tuple(int(v) for v in opened.config.data.image_size)  # the training frame: the tile size
+    from pipelines.bubble.simulation import SimulatorConfig
+
+    sim = SimulatorConfig(image_size=tile, **opened.config.data.simulator)
+    field_t = sim.field_t if field_t is None else field_t
+    pixel_mm = sim.pixel_mm if pixel_mm is None else pixel_mm
+    if field_t == 0 or pixel_mm <= 0:
+        _fail(f"--field-t {field_t} / --pixel-mm {pixel_mm}: need a non-zero field and a positive pixel size")
     from pipelines.bubble.inference import detect_files
 
     try:
         net = opened.load_model()
         pngs, jsons = detect_files(net, image, out or Path(model) / "detect", scale=scale, score_threshold=score,
-                                   tile_size=tile, progress=True)
+                                   tile_size=tile, progress=True, field_t=field_t, pixel_mm=pixel_mm)
     except ConfigError as exc:
         _fail(str(exc))
     for j, p in zip(jsons, pngs):

@@ -316,8 +316,31 @@ def predict_frames(model, images, batch_size: int = 8) -> dict:
             "classes": np.asarray(out["classes"])}
 
 
+READOUT_COLUMNS = ("pt_gev", "charge_sign", "radius_m", "fit_residual_px", "n_points")
+
+
+def box_readouts(grey, xyxy, field_t: float, m_per_px: float) -> list[dict | None]:
+    """Physics readout per box (:func:`pipelines.bubble.readout.readout_in_box`) from the dark
+    blobs of the full-resolution grey image; None where a box holds too few bubbles."""
+    from pipelines.bubble.readout import find_bubbles, readout_in_box
+
+    centres, _ = find_bubbles(np.asarray(grey, np.float64))
+    return [readout_in_box(centres, b, field_t, m_per_px) for b in xyxy]
+
+
+def _readout_fields(r: dict | None) -> dict:
+    if r is None:
+        return {k: None for k in READOUT_COLUMNS}
+    out = {k: r[k] for k in READOUT_COLUMNS}
+    out["pt_gev"] = round(out["pt_gev"], 5) if math.isfinite(out["pt_gev"]) else None  # straight: no p_T
+    out["radius_m"] = round(out["radius_m"], 5) if math.isfinite(out["radius_m"]) else None
+    out["fit_residual_px"] = round(out["fit_residual_px"], 3)
+    return out
+
+
 def detect_files(model, paths, out_dir: Path, scale: float = 0.5, score_threshold: float = 0.3, dpi: int = 110,
-                 tile_size: tuple[int, int] | None = None, progress: bool = False):
+                 tile_size: tuple[int, int] | None = None, progress: bool = False, field_t: float | None = None,
+                 pixel_mm: float = 1.0):
     """Run ``model`` on image files; write ``<stem>.boxes.json`` and ``<stem>.overlay.png``.
 
     Every file is opened and decoded first: the first unreadable one raises
@@ -327,6 +350,11 @@ def detect_files(model, paths, out_dir: Path, scale: float = 0.5, score_threshol
     across seams (:func:`detect_image`). 16-bit images are scaled by their bit
     depth. Inputs sharing a file stem get ``<parent folder>_<stem>`` outputs (the JSON's
     ``output`` field says which).
+
+    With ``field_t`` (tesla) each detection also gets the physics readout of the bubbles in its
+    box (``pt_gev``, ``charge_sign``, ``radius_m``, ``fit_residual_px``, ``n_points``; see
+    :mod:`pipelines.bubble.readout`), taking one scan pixel as ``pixel_mm * scale`` millimetres
+    (``pixel_mm``: chamber millimetres per model pixel), and a ``<stem>.tracks.csv`` is written.
     """
     from PIL import Image
 
@@ -352,7 +380,13 @@ def detect_files(model, paths, out_dir: Path, scale: float = 0.5, score_threshol
         xyxy = np.stack([yxyx[:, 1], yxyx[:, 0], np.minimum(yxyx[:, 3], w0), np.minimum(yxyx[:, 2], h0)], -1)
         records = [{"box_xyxy": [round(float(v), 1) for v in b], "score": round(float(s), 4),
                     "class": CLASS_NAMES[int(c)]} for b, s, c in zip(xyxy, scores, classes)]
+        if field_t is not None:
+            grey = np.asarray(img, np.float64) if scaled is None else np.asarray(scaled, np.float64)
+            for rec, r in zip(records, box_readouts(grey, xyxy, field_t, pixel_mm * 1e-3 * scale)):
+                rec.update(_readout_fields(r))
+            _write_csv(out_dir / f"{stem}.tracks.csv", records)
         info = {"image": str(path), "width": w0, "height": h0, "scale": scale, "score_threshold": score_threshold,
+                "field_t": field_t, "pixel_mm": pixel_mm if field_t is not None else None,
                 "output": stem, "tiles": det["n_tiles"],
                 "tile_size": list(det["tile_size"]) if det["tile_size"] else None,
                 "max_detections": det["max_detections"]}
@@ -366,3 +400,14 @@ def detect_files(model, paths, out_dir: Path, scale: float = 0.5, score_threshol
         pngs.append(png)
         jsons.append(js)
     return pngs, jsons
+
+
+def _write_csv(path: Path, records: list[dict]) -> None:
+    import csv
+
+    cols = ["x0", "y0", "x1", "y1", "score", "class", *READOUT_COLUMNS]
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for r in records:
+            w.writerow([*r["box_xyxy"], r["score"], r["class"], *["" if r[k] is None else r[k] for k in READOUT_COLUMNS]])

@@ -89,3 +89,46 @@ def test_bubbles_found_on_a_simulated_track_follow_its_path():
     assert (pts[:, 0] >= box[0] - 2).all() and (pts[:, 0] <= box[2] + 2).all()
     r = readout_in_box(centres, [0, 0, 1, 1], cfg.field_t, 1e-3)
     assert r is None  # an empty box gives no readout
+
+
+class TruthBoxDetector:
+    """Stand-in detector returning fixed boxes (yxyx) for every frame."""
+
+    max_detections = 4
+
+    def __init__(self, boxes_yxyx):
+        self.boxes = np.asarray(boxes_yxyx, np.float32)
+
+    def detect(self, images):
+        b, d = len(images), self.max_detections
+        boxes = np.zeros((b, d, 4), np.float32)
+        boxes[:, : len(self.boxes)] = self.boxes
+        scores = np.zeros((b, d), np.float32)
+        scores[:, : len(self.boxes)] = 0.9
+        classes = np.full((b, d), -1, np.int32)
+        classes[:, : len(self.boxes)] = 0
+        return {"boxes": boxes, "scores": scores, "classes": classes}
+
+
+def test_detect_files_writes_readout_per_track(tmp_path):
+    import csv
+    import json
+
+    from PIL import Image
+
+    from pipelines.bubble.inference import detect_files
+
+    cfg, s = _sim(5)
+    Image.fromarray(s.images[0]).save(tmp_path / "f.png")
+    x0, y0, x1, y1 = s.boxes[0, 0]
+    net = TruthBoxDetector([[y0, x0, y1, x1], [0, 0, 1, 1]])
+    _, (js,) = detect_files(net, [tmp_path / "f.png"], tmp_path / "out", scale=1.0, field_t=cfg.field_t,
+                            pixel_mm=cfg.pixel_mm)
+    recs = json.loads(js.read_text())["detections"]
+    centres, _ = find_bubbles(s.images[0].astype(float))
+    want = readout_in_box(centres, recs[0]["box_xyxy"], cfg.field_t, 1e-3)
+    assert recs[0]["n_points"] == want["n_points"] and recs[0]["charge_sign"] == want["charge_sign"]
+    assert recs[0]["pt_gev"] == pytest.approx(want["pt_gev"], rel=1e-4)
+    assert recs[1]["pt_gev"] is None  # a box without bubbles has no readout
+    rows = list(csv.DictReader(open(tmp_path / "out" / "f.tracks.csv")))
+    assert len(rows) == 2 and float(rows[0]["pt_gev"]) == pytest.approx(recs[0]["pt_gev"])

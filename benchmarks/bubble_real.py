@@ -1,0 +1,97 @@
+"""Detector recall / precision on the hand-labelled left half of the real scan.
+
+Runs a trained bubble run (``--model runs/bubble/<run>``) on
+``data/bubble/bubble_chamber_photo_left.png`` exactly as ``sciarch bubble detect`` does (resize by
+``--scale``, tiles of the training frame size, merge across seams), keeps the detections whose box
+centre lies in the labelled region (the left half, x < 984) and matches them one-to-one to the 17
+labelled tracks (``data/bubble/bubble_chamber_photo_left.labels.json``) at box IoU >= 0.5 and,
+more leniently, >= 0.3 (class-agnostic). Writes ``benchmarks/results/bubble_real_labels.json``
+(merged by model name) and an overlay PNG of labels (blue) and detections (red / green = matched).
+
+    python benchmarks/bubble_real.py --model runs/bubble/<run> [--scale 0.25] [--score 0.3] [--name quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGE = ROOT / "data" / "bubble" / "bubble_chamber_photo_left.png"
+LABELS = ROOT / "data" / "bubble" / "bubble_chamber_photo_left.labels.json"
+OUT = ROOT / "benchmarks" / "results" / "bubble_real_labels.json"
+
+
+def run_detector(run_dir: Path, scale: float, score: float) -> tuple[np.ndarray, np.ndarray]:
+    from PIL import Image
+
+    from sciarch.runs import open_run
+
+    from pipelines.bubble.inference import detect_image, load_grey
+
+    opened = open_run(run_dir, pipeline="bubble")
+    net = opened.load_model()
+    tile = tuple(int(v) for v in opened.config.data.image_size)
+    img, _ = load_grey(IMAGE)
+    w0, h0 = img.size
+    arr = np.asarray(img.resize((max(32, round(w0 * scale)), max(32, round(h0 * scale))), Image.BILINEAR), np.float32)
+    det = detect_image(net, arr, tile_size=tile, score_threshold=score)
+    yxyx = det["boxes"] / scale
+    xyxy = np.stack([yxyx[:, 1], yxyx[:, 0], np.minimum(yxyx[:, 3], w0), np.minimum(yxyx[:, 2], h0)], -1)
+    return xyxy, np.asarray(det["scores"])
+
+
+def overlay(labels: dict, det: np.ndarray, matched: np.ndarray, path: Path):
+    from PIL import Image, ImageDraw
+
+    r = labels["region"].astype(int)
+    im = Image.open(IMAGE).convert("RGB").crop(tuple(r))
+    d = ImageDraw.Draw(im)
+    for b in labels["boxes"]:
+        d.rectangle([float(v) for v in b], outline=(0, 120, 255), width=2)
+    for b, ok in zip(det, matched):
+        d.rectangle([float(v) for v in b], outline=(0, 200, 0) if ok else (255, 0, 0), width=1)
+    im.save(path)
+
+
+def main(argv=None):
+    from pipelines.bubble.real_labels import in_region, iou_matrix, load_labels, match_detections
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--name", default=None, help="entry name in the JSON (default: the run folder name)")
+    ap.add_argument("--scale", type=float, default=0.25)
+    ap.add_argument("--score", type=float, default=0.3)
+    ap.add_argument("--out", type=Path, default=OUT)
+    a = ap.parse_args(argv)
+    labels = load_labels(LABELS)
+    t0 = time.time()
+    det, scores = run_detector(a.model, a.scale, a.score)
+    keep = in_region(det, labels["region"])
+    det, scores = det[keep], scores[keep]
+    res = {f"iou{int(t * 100)}": match_detections(labels["boxes"], det, t, scores) for t in (0.5, 0.3)}
+    best_iou = iou_matrix(labels["boxes"], det).max(1) if len(det) else np.zeros(len(labels["boxes"]))
+    entry = {"model": str(a.model), "scale": a.scale, "score_threshold": a.score, "seconds": round(time.time() - t0, 1),
+             "n_labels": len(labels["boxes"]), "n_detections_in_region": int(len(det)),
+             **{k: {kk: v[kk] for kk in ("recall", "precision", "n_matched")} for k, v in res.items()},
+             "per_track_best_iou": {i: round(float(v), 3) for i, v in zip(labels["ids"], best_iou)},
+             "command": f"python benchmarks/bubble_real.py --model {a.model} --scale {a.scale} --score {a.score}"}
+    doc = json.loads(a.out.read_text()) if a.out.exists() else {}
+    doc.setdefault("labels", str(LABELS.relative_to(ROOT)))
+    doc.setdefault("models", {})[a.name or a.model.name] = entry
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(doc, indent=1))
+    matched50 = np.zeros(len(det), bool)
+    if len(det):
+        m = iou_matrix(det, labels["boxes"])
+        matched50 = m.max(1) >= 0.5
+    overlay(labels, det, matched50, a.out.with_name(f"bubble_real_labels_{a.name or a.model.name}.png"))
+    print(json.dumps({k: entry[k] for k in ("n_detections_in_region", "iou50", "iou30")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
