@@ -147,6 +147,8 @@ class BubblePipeline(Pipeline):
     default_loss = "none"
     headline_metric = "AP50"
     splits = ("train", "validation", "test")
+    #: boxes of several detectors cannot be averaged: train.ensemble > 1 is refused
+    supports_ensemble = False
 
     # ------------------------------------------------------------------ data
     def simulator_config(self, split: str):

@@ -39,6 +39,16 @@ def test_config_errors_name_the_key():
         validate({"pipeline": "bubble", "model": {"detector": "yolo"}}, cls.config_cls)
 
 
+def test_ensembles_are_refused():
+    from sciarch.runner import check_ensemble
+
+    cls = get_pipeline_class("bubble")
+    assert cls.supports_ensemble is False
+    with pytest.raises(ConfigError, match="train.ensemble.*'bubble' does not support ensembles"):
+        check_ensemble(cls, validate({**SMALL, "train": {"batch_size": 4, "ensemble": 2}}, cls.config_cls))
+    check_ensemble(cls, validate(SMALL, cls.config_cls))  # ensemble 1 is fine
+
+
 def test_build_inputs_per_replica_batch_and_shards(tmp_path):
     import tensorflow as tf
 
