@@ -15,7 +15,7 @@ from typing import Sequence
 
 from sciarch.screening.options import ScreenError, ScreenOptions
 
-__all__ = ["CHECKPOINT_VERSION", "OUTPUT_FILES", "check_resume", "library_identity", "prepare_out_dir"]
+__all__ = ["CHECKPOINT_VERSION", "OUTPUT_FILES", "check_resume", "library_identity", "prepare_out_dir", "settings_difference"]
 
 CHECKPOINT_VERSION = 1
 
@@ -69,6 +69,12 @@ def _differs(where: str, what: str, detail: str) -> ScreenError:
     )
 
 
+def settings_difference(old: dict, new: dict) -> str:
+    """The options whose values differ between two :meth:`ScreenOptions.fingerprint` dicts ('' if none)."""
+    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return ", ".join(f"{ScreenOptions.option_name(k)} {_show(old.get(k))} -> {_show(new.get(k))}" for k in diff)
+
+
 def check_resume(ck: dict, opts: ScreenOptions, library_path: str, target_names: Sequence[str], model: dict) -> None:
     """Refuse to continue (or to re-report) a screen made with settings that change its results.
 
@@ -83,13 +89,9 @@ def check_resume(ck: dict, opts: ScreenOptions, library_path: str, target_names:
     what = "the finished screen" if ck.get("complete") else "the checkpoint"
     if ck.get("version") != CHECKPOINT_VERSION:
         raise ScreenError(f"{where}: written by an incompatible version ({ck.get('version')})")
-    new = opts.fingerprint()
-    old_settings = ck.get("settings") or {}
-    if old_settings != new:
-        diff = sorted(k for k in set(old_settings) | set(new) if old_settings.get(k) != new.get(k))
-        raise _differs(where, what, ", ".join(
-            f"{ScreenOptions.option_name(k)} {_show(old_settings.get(k))} -> {_show(new.get(k))}" for k in diff
-        ))
+    detail = settings_difference(ck.get("settings") or {}, opts.fingerprint())
+    if detail:
+        raise _differs(where, what, detail)
     lib = library_identity(library_path)
     old = ck["library"]
     if (old["size"], old["mtime_ns"]) != (lib["size"], lib["mtime_ns"]):

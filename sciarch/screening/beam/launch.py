@@ -21,17 +21,21 @@ from sciarch.screening.beam.transforms import (
     METRICS_NAMESPACE,
     SHARD_SHIFT,
     Featurize,
+    FindDuplicates,
     ReadChunks,
     ToRows,
     TopNCombineFn,
+    dedup_entries,
+    drop_duplicates,
     is_remote,
     scores_schema,
 )
+from sciarch.screening.checkpoint import settings_difference
 from sciarch.screening.options import ScreenError, ScreenOptions
 from sciarch.screening.outputs import REJECTED_HEADER, hits_csv_text
 from sciarch.screening.ranking import Hit
 from sciarch.screening.readers import LibraryReadError, LibrarySpec, detect_format
-from sciarch.screening.scoring import ScorerError, custom_scorer, file_sha256, load_targets
+from sciarch.screening.scoring import ScorerError, file_sha256, load_targets, make_scorer
 
 __all__ = ["BeamJob", "build_pipeline", "expand_library", "prepare", "run_beam_screen"]
 
@@ -78,13 +82,15 @@ def expand_library(patterns: Sequence[str]) -> list[str]:
 def prepare(opts: ScreenOptions, job: BeamJob) -> dict:
     """Launcher-side checks and everything the pipeline needs (fails early with clear messages).
 
+    The scorer is built once here (a custom scorer names its own targets; a local run's
+    scorer says which targets it truncates); a run on a Beam filesystem is only loaded by
+    the workers.
+
     Raises:
-        ScreenError: options the Beam screen does not have (``resume``, ``dedup``), ``top_n`` < 1,
-            neither a model nor a custom scorer, a ``rank_by`` that names no target.
+        ScreenError: ``top_n`` < 1, neither a model nor a custom scorer, a ``rank_by`` that
+            names no target.
         LibraryReadError / ScorerError: a missing library, bad targets, no ``model.keras``.
     """
-    if opts.resume or opts.dedup:
-        raise ScreenError("--resume and --dedup are not available with --runner beam")
     if opts.top_n < 1:
         raise ScreenError("top N must be >= 1")
     if job.model is None and job.scorer is None:
@@ -95,13 +101,16 @@ def prepare(opts: ScreenOptions, job: BeamJob) -> dict:
         names = shards  # equal base names in different folders: use full paths
     targets = load_targets(job.targets)  # ScorerError names the file
     target_names = [n for n, _ in targets]  # what a run's scorer names them
-    if job.scorer is not None:  # a custom scorer names its own targets: ask it once here
-        model = None if job.model is None else Path(job.model)
-        target_names = list(custom_scorer(job.scorer, model, [Path(t) for t in job.targets]).target_names)
-    rank_by = opts.resolve_rank_by(target_names)
+    truncated = None  # unknown until a worker loads a remote run
     if job.model is not None and not is_remote(job.model) and job.scorer is None:
         if not (Path(job.model) / "model.keras").is_file():
             raise ScorerError(f"{Path(job.model) / 'model.keras'}: no trained model in this run directory")
+    if job.scorer is not None or not is_remote(job.model):
+        model = None if job.model is None else Path(job.model)
+        scorer = make_scorer(model, [Path(t) for t in job.targets], job.scorer)
+        target_names = list(scorer.target_names)
+        truncated = list(getattr(scorer, "truncated_targets", None) or [])
+    rank_by = opts.resolve_rank_by(target_names)
     options = {}
     for i, p in enumerate(shards):
         if is_remote(p):  # layout from the file name; CSV columns are resolved on the worker
@@ -111,13 +120,14 @@ def prepare(opts: ScreenOptions, job: BeamJob) -> dict:
             spec = LibrarySpec(p, kind)
         else:
             spec = opts.library_spec(p)
-        options[i] = opts.featurize_options(spec, dedup=False)
+        options[i] = opts.featurize_options(spec)
     return {
         "shards": shards,
         "shard_names": names,
         "target_names": target_names,
         "score_columns": [f"score_{n}" for n in target_names],
         "rank_by": rank_by,
+        "truncated_targets": truncated,
         "options": options,
         "fasta_texts": [(t, Path(t).read_text()) for t in job.targets],
     }
@@ -163,6 +173,20 @@ def build_pipeline(p, opts: ScreenOptions, job: BeamJob, prep: dict) -> None:
         ScreenModelHandler(job.model, prep["fasta_texts"], job.scorer, target_names=prep["target_names"])
     )
     scored = feats.mols | "Score" >> RunInference(handler)
+    rejects = feats.rejects
+    if opts.dedup:  # the first occurrence of a canonical SMILES in (shard, line) order is kept
+        dups = (
+            feats.mols
+            | "DedupKeys" >> beam.FlatMap(dedup_entries)
+            | "GroupByMolecule" >> beam.GroupByKey()
+            | "FindDuplicates" >> beam.ParDo(FindDuplicates(shard_names)).with_outputs("rejects", main="lines")
+        )
+        scored = (
+            {"scored": scored, "duplicates": dups.lines}
+            | "JoinDuplicates" >> beam.CoGroupByKey()
+            | "DropDuplicates" >> beam.FlatMap(drop_duplicates)
+        )
+        rejects = (rejects, dups.rejects) | "AllRejects" >> beam.Flatten()
     rows = scored | "ToRows" >> beam.ParDo(ToRows(shard_names, prep["score_columns"])).with_outputs("rank", main="tables")
     rows.tables | "WriteScores" >> beam.io.WriteToParquetBatched(
         FileSystems.join(out, "scores", "scores"),
@@ -179,7 +203,7 @@ def build_pipeline(p, opts: ScreenOptions, job: BeamJob, prep: dict) -> None:
         return f"{shard_names[shard]}\t{line}" if multi else line
 
     (
-        feats.rejects
+        rejects
         | "RejectLines" >> beam.Map(reject_line)
         | "WriteRejected" >> beam.io.WriteToText(
             FileSystems.join(out, "rejected", "rejected"),
@@ -188,8 +212,13 @@ def build_pipeline(p, opts: ScreenOptions, job: BeamJob, prep: dict) -> None:
             num_shards=job.score_shards,
         )
     )
-    read.errors | "WriteErrors" >> beam.io.WriteToText(
-        FileSystems.join(out, "read_errors", "errors"), file_name_suffix=".tsv", header="shard\terror"
+    (
+        read.errors
+        | "ErrorLines" >> beam.MapTuple(lambda path, unread, msg: f"{path}\t{'' if unread is None else unread}\t{msg}")
+        | "WriteErrors" >> beam.io.WriteToText(
+            FileSystems.join(out, "read_errors", "errors"), file_name_suffix=".tsv",
+            header="shard\tunread_from_line\terror",
+        )
     )
     cols = prep["score_columns"]
     (
@@ -209,29 +238,47 @@ def _counters(result) -> dict:
     return out
 
 
-def _read_errors(out: str) -> list[str]:
-    errs: list[str] = []
+def _read_errors(out: str) -> list[tuple[str, int | None, str]]:
+    """``(shard path, unread_from_line or None, message)`` of every shard that could not be read to its end."""
+    errs = []
     for r in FileSystems.match([FileSystems.join(out, "read_errors", "errors*")]):
         for m in r.metadata_list:
             with FileSystems.open(m.path, compression_type="uncompressed") as fh:
-                errs += [ln for ln in fh.read().decode().splitlines()[1:] if ln.strip()]
-    return errs
+                for ln in fh.read().decode().splitlines()[1:]:
+                    if ln.strip():
+                        path, unread, msg = ln.split("\t", 2)
+                        errs.append((path, int(unread) if unread else None, msg))
+    return sorted(errs, key=lambda e: e[0])
 
 
-def _summary(opts: ScreenOptions, job: BeamJob, prep: dict, runner_name: str, counts: dict, errors: list[str],
-             wall: float) -> dict:
-    reasons = {k[len("rejected_"):]: v for k, v in sorted(counts.items()) if k.startswith("rejected_")}
-    read = counts.get("read", 0)
+def _model_identity(job: BeamJob) -> dict:
     model_sha = None
     if job.model is not None and not is_remote(job.model) and (Path(job.model) / "model.keras").is_file():
         model_sha = file_sha256(Path(job.model) / "model.keras")
+    return {"run_dir": job.model, "sha256": model_sha, "scorer": job.scorer}
+
+
+def _unread_from_line(prep: dict, errors) -> int | dict | None:
+    """Like the local screen's: the first line not read; with several shards ``{shard name: line}``."""
+    lines = {prep["shard_names"][prep["shards"].index(p)]: u for p, u, _ in errors if u is not None and p in prep["shards"]}
+    if not lines:
+        return None
+    return next(iter(lines.values())) if len(prep["shards"]) == 1 else lines
+
+
+def _summary(opts: ScreenOptions, job: BeamJob, prep: dict, runner_name: str, counts: dict, errors,
+             wall: float) -> dict:
+    reasons = {k[len("rejected_"):]: v for k, v in sorted(counts.items()) if k.startswith("rejected_")}
+    read = counts.get("read", 0)
     return {
         "status": "complete" if not errors else "incomplete",
-        "errors": errors,
+        "errors": [f"{p}\t{msg}" for p, _, msg in errors],
+        "unread_from_line": _unread_from_line(prep, errors),
+        "truncated_targets": prep["truncated_targets"],
         "runner": runner_name,
         "beam_options": list(job.beam_options),
         "library": {"shards": prep["shards"]},
-        "model": {"run_dir": job.model, "sha256": model_sha, "scorer": job.scorer},
+        "model": _model_identity(job),
         "targets": prep["target_names"],
         "counts": {
             "read": read,
@@ -243,6 +290,7 @@ def _summary(opts: ScreenOptions, job: BeamJob, prep: dict, runner_name: str, co
         "top_n": opts.top_n,
         "rank_by": opts.rank_by,
         "higher_is_better": opts.higher_is_better,
+        "settings": opts.fingerprint(),
         "wall_time_s": round(wall, 3),
         "molecules_per_s": round(read / wall, 1) if wall > 0 else None,
         "outputs": {
@@ -254,8 +302,48 @@ def _summary(opts: ScreenOptions, job: BeamJob, prep: dict, runner_name: str, co
     }
 
 
+def _finished(opts: ScreenOptions, job: BeamJob, prep: dict) -> dict | None:
+    """The summary of a finished Beam screen in ``opts.out`` made with the same settings, model and
+    targets; None when there is none (or it did not finish). Other settings are refused."""
+    path = FileSystems.join(opts.out, "summary.json")
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path, compression_type="uncompressed") as fh:
+        old = json.loads(fh.read().decode())
+    if old.get("status") != "complete":
+        return None
+    detail = settings_difference(old.get("settings") or {}, opts.fingerprint())
+    if not detail and old.get("targets") != prep["target_names"]:
+        detail = f"--target {', '.join(old.get('targets') or [])} -> {', '.join(prep['target_names'])}"
+    if not detail and old.get("library", {}).get("shards") != prep["shards"]:
+        detail = f"--library {', '.join(old['library']['shards'])} -> {', '.join(prep['shards'])}"
+    new_model = _model_identity(job)
+    if not detail and old.get("model") != new_model:
+        detail = f"--model/--scorer {old.get('model')} -> {new_model}"
+    if detail:
+        raise ScreenError(
+            f"{path}: the finished screen was made with different settings ({detail}); "
+            "resume with the same options or use another --out"
+        )
+    return old
+
+
+def _remove_outputs(out: str) -> None:
+    for sub in ("scores", "rejected", "read_errors"):
+        found = [m.path for r in FileSystems.match([FileSystems.join(out, sub, "*")]) for m in r.metadata_list]
+        if found:
+            FileSystems.delete(found)
+    if FileSystems.exists(FileSystems.join(out, "summary.json")):
+        FileSystems.delete([FileSystems.join(out, "summary.json")])
+
+
 def run_beam_screen(opts: ScreenOptions, job: BeamJob) -> dict:
     """Build and run the Beam screen; wait for it; write and return ``summary.json``.
+
+    ``opts.resume``: a finished screen in ``opts.out`` with the same settings, library, model
+    and targets is returned as it is (other settings are refused); an unfinished one (failed
+    job, unreadable shard) runs again from the start, its old outputs removed. Failed bundles
+    inside a job are retried by the Beam runner itself.
 
     Raises:
         ScreenError / LibraryReadError / ScorerError: bad options, library, targets or model
@@ -265,6 +353,11 @@ def run_beam_screen(opts: ScreenOptions, job: BeamJob) -> dict:
 
     t0 = time.perf_counter()
     prep = prepare(opts, job)
+    if opts.resume:
+        done = _finished(opts, job, prep)
+        if done is not None:
+            return done
+        _remove_outputs(opts.out)  # an unfinished job runs again from the start
     beam_opts = PipelineOptions([f"--runner={job.runner}", *job.beam_options])  # a --runner in beam_options wins
     runner_name = beam_opts.view_as(StandardOptions).runner or job.runner
     p = beam.Pipeline(options=beam_opts)

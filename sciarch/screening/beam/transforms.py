@@ -6,6 +6,7 @@ ranking); nothing is copied.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from typing import Sequence
@@ -14,7 +15,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from sciarch.screening.featurize import featurize_chunk
+from sciarch.screening.featurize import Reject, featurize_chunk
 from sciarch.screening.options import ScreenOptions
 from sciarch.screening.ranking import TopN, ranking_key
 from sciarch.screening.readers import LibraryReadError, iter_raw_chunks
@@ -24,9 +25,12 @@ __all__ = [
     "METRICS_NAMESPACE",
     "SHARD_SHIFT",
     "Featurize",
+    "FindDuplicates",
     "ReadChunks",
     "ToRows",
     "TopNCombineFn",
+    "dedup_entries",
+    "drop_duplicates",
     "is_remote",
     "local_copy",
     "scores_schema",
@@ -70,7 +74,8 @@ def scores_schema(score_columns: Sequence[str]):
 
 
 class ReadChunks(beam.DoFn):
-    """``(shard_index, path)`` -> ``(shard_index, RawChunk)``; read errors to the tagged output ``errors``."""
+    """``(shard_index, path)`` -> ``(shard_index, RawChunk)``; read errors to the tagged output ``errors``
+    as ``(path, unread_from_line or None, message)``."""
 
     def __init__(self, options: ScreenOptions):
         self.options = options
@@ -86,7 +91,7 @@ class ReadChunks(beam.DoFn):
                     self.chunks.inc()
                     yield shard, chunk
             except LibraryReadError as exc:
-                yield beam.pvalue.TaggedOutput("errors", f"{path}\t{str(exc).replace(local, path)}")
+                yield beam.pvalue.TaggedOutput("errors", (path, exc.unread_from_line, str(exc).replace(local, path)))
 
 
 class Featurize(beam.DoFn):
@@ -111,6 +116,62 @@ class Featurize(beam.DoFn):
             yield (shard, fc.index), fc
 
 
+def dedup_entries(item):
+    """``((shard, chunk), FeaturizedChunk)`` (featurised with ``dedup``) -> one
+    ``(canonical key, (shard << SHARD_SHIFT | line, (shard, chunk), raw))`` per molecule."""
+    (shard, index), fc = item
+    for key, line, raw in zip(fc.keys.tolist(), fc.lines.tolist(), fc.raws):
+        yield key, ((shard << SHARD_SHIFT) | line, (shard, index), raw)
+
+
+class FindDuplicates(beam.DoFn):
+    """``(canonical key, occurrences)`` -> ``((shard, chunk), line)`` of every occurrence after the
+    first in (shard, line) order (main), and its ledger row ``(shard, Reject)`` (tagged ``rejects``);
+    the local screen's rule and message."""
+
+    def __init__(self, shard_names: list[str]):
+        self.shard_names = shard_names
+        self.rejected = Metrics.counter(METRICS_NAMESPACE, "rejected")
+        self.duplicate = Metrics.counter(METRICS_NAMESPACE, "rejected_duplicate")
+
+    def process(self, item):
+        _, occurrences = item
+        occurrences = sorted(occurrences, key=lambda o: o[0])
+        first = occurrences[0][0]
+        first_shard = first >> SHARD_SHIFT
+        for gline, chunk_key, raw in occurrences[1:]:
+            shard = gline >> SHARD_SHIFT
+            where = f"line {first & LINE_MASK}"
+            if shard != first_shard:
+                where += f" of {self.shard_names[first_shard]}"
+            self.rejected.inc()
+            self.duplicate.inc()
+            yield beam.pvalue.TaggedOutput(
+                "rejects", (shard, Reject(gline & LINE_MASK, raw, "duplicate", f"same canonical SMILES as {where}"))
+            )
+            yield chunk_key, gline & LINE_MASK
+
+
+def drop_duplicates(item):
+    """``((shard, chunk), {"scored": [PredictionResult], "duplicates": [line, ...]})`` ->
+    ``((shard, chunk), PredictionResult)`` without the duplicate molecules' rows."""
+    from apache_beam.ml.inference.base import PredictionResult
+
+    key, groups = item
+    dups = set(groups["duplicates"])
+    for result in groups["scored"]:
+        fc = result.example
+        if not dups:
+            yield key, result
+            continue
+        idx = np.array([i for i, line in enumerate(fc.lines.tolist()) if line not in dups], dtype=np.int64)
+        kept = dataclasses.replace(
+            fc, lines=fc.lines[idx], ids=[fc.ids[i] for i in idx.tolist()], smiles=[fc.smiles[i] for i in idx.tolist()],
+            keys=None, raws=None, batches=[],
+        )
+        yield key, PredictionResult(kept, np.asarray(result.inference, dtype=np.float32)[idx])
+
+
 class ToRows(beam.DoFn):
     """``((shard, chunk), PredictionResult)`` -> a pyarrow table (main) and ranking input (tagged ``rank``)."""
 
@@ -130,6 +191,8 @@ class ToRows(beam.DoFn):
         fc, scores = result.example, np.asarray(result.inference, dtype=np.float32)
         pa = self.pa
         n = len(fc.ids)
+        if n == 0:  # every molecule of the chunk was a duplicate
+            return
         self.scored.inc(n)
         cols = [
             pa.array([self.shard_names[shard]] * n, pa.string()),

@@ -208,9 +208,70 @@ def test_sciarch_screen_runner_beam_matches_local(tmp_path, targets):
     assert r.exit_code == 0, r.output
     assert "on DirectRunner" in r.output
     assert (tmp_path / "beam" / "hits.csv").read_text() == (tmp_path / "local" / "hits.csv").read_text()
-    r = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "x"), "--runner", "beam", "--resume"])
-    assert r.exit_code == 2 and "not available with --runner beam" in r.output
+    # --resume of the finished Beam screen reports it again; other settings are refused
+    r = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "beam"), "--runner", "beam", "--resume"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "beam"), "--runner", "beam", "--resume", "--dedup"])
+    assert r.exit_code == 2 and "different settings" in r.output and "--dedup" in r.output
     r = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "y"), "--runner", "spark"])
     assert r.exit_code == 2 and "--runner 'spark'" in r.output
     r = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "z"), "--beam-option=--runner=DirectRunner"])
     assert r.exit_code == 2 and "--beam-option needs --runner beam" in r.output
+
+
+def test_beam_dedup_and_resume_match_local(tmp_path, targets):
+    """--dedup on Beam keeps the local screen's first copies and ledgers the same duplicates;
+    --resume returns a finished screen without running it again and re-runs an unfinished one."""
+    lib = tmp_path / "lib.smi"
+    valid, bad, data = write_malformed_library(lib, n_valid=200)
+    lines = data.split(b"\n")[:-1]
+    # the first 40 lines again, written as the same molecules (the ids differ)
+    extra = [ln.replace(b"\t", b"\tcopy_", 1) for ln in lines[:40] if ln and not ln.startswith(b"#")]
+    lib.write_bytes(b"\n".join(lines + extra) + b"\n")
+    local = _local(lib, tmp_path / "local", lambda: AtomScorer(2), dedup=True)
+    summary = _beam(str(lib), tmp_path / "beam", None, targets, scorer="screening_cases:atom_scorer_factory",
+                    dedup=True)
+    beam = tmp_path / "beam"
+    ls = json.loads((local / "summary.json").read_text())
+    assert ls["counts"]["rejected_by_reason"].get("duplicate", 0) >= 30
+    for k in ("read", "scored", "rejected", "rejected_by_reason"):
+        assert summary["counts"][k] == ls["counts"][k], k
+    assert (beam / "hits.csv").read_text() == (local / "hits.csv").read_text()
+    lt = pq.read_table(local / "scores.parquet")
+    bt = _beam_scores(beam)
+    assert bt.column("line").to_pylist() == lt.column("line").to_pylist()
+    _, rows = _beam_rejects(beam)
+    local_rows = (local / "rejected.tsv").read_text().splitlines()[1:]
+    assert sorted(rows, key=lambda r: int(r.split("\t")[0])) == local_rows
+    assert any("same canonical SMILES as line" in r for r in rows)
+    assert summary["truncated_targets"] == [] and summary["unread_from_line"] is None
+
+    # resume: the finished screen is returned as it was (its outputs untouched)
+    before = {p: p.stat().st_mtime_ns for p in beam.rglob("*") if p.is_file()}
+    again = _beam(str(lib), beam, None, targets, scorer="screening_cases:atom_scorer_factory", dedup=True, resume=True)
+    assert again == summary
+    assert {p: p.stat().st_mtime_ns for p in beam.rglob("*") if p.is_file()} == before
+    with pytest.raises(Exception, match="different settings.*--top"):
+        opts = ScreenOptions(str(lib), str(beam), top_n=TOP + 1, chunk_records=CHUNK, batch_size=BATCH, dedup=True,
+                             resume=True)
+        run_beam_screen(opts, BeamJob([str(t) for t in targets], None, scorer="screening_cases:atom_scorer_factory"))
+    # an unfinished screen runs again from the start
+    summary_path = beam / "summary.json"
+    summary_path.write_text(json.dumps({**summary, "status": "incomplete"}))
+    third = _beam(str(lib), beam, None, targets, scorer="screening_cases:atom_scorer_factory", dedup=True, resume=True)
+    assert third["status"] == "complete" and third["counts"] == summary["counts"]
+
+
+def test_beam_summary_reports_the_unread_line_of_a_truncated_shard(tmp_path, targets):
+    lib = tmp_path / "lib.smi.gz"
+    _, _, data = write_malformed_library(tmp_path / "plain.smi", n_valid=300)
+    packed = gzip.compress(data)
+    lib.write_bytes(packed[: len(packed) * 2 // 3])
+    summary = _beam(str(lib), tmp_path / "beam", None, targets, scorer="screening_cases:atom_scorer_factory")
+    assert summary["status"] == "incomplete"
+    local = tmp_path / "local"
+    with pytest.raises(Exception):
+        _local(lib, local, lambda: AtomScorer(2))
+    ls = json.loads((local / "summary.json").read_text())
+    assert isinstance(summary["unread_from_line"], int) and summary["unread_from_line"] == ls["unread_from_line"]
+    assert 0 < summary["counts"]["read"] < 300
