@@ -55,13 +55,14 @@ class ScreenOptions:
         batch_size: molecules per padded inference batch.
         max_atoms: molecules with more atoms are rejected ("too_large").
         strip_salts / dedup / filters: optional filters (see :mod:`sciarch.screening.featurize`);
-            ``dedup`` is local only.
+            ``dedup`` keeps the first line of each canonical SMILES (Beam: first in (shard, line) order).
         target_files: ``"<file name>:<sha256 prefix>"`` of each target FASTA (set by the CLI), so a
             resume with other target files is refused even when a custom scorer names targets alike.
         workers: featurisation processes (0 = featurise in the main process); local only.
         checkpoint_every_s: seconds between checkpoints; local only.
         part_rows: scored rows buffered before a Parquet part is written; local only.
-        resume: continue from ``out/checkpoint.json``; local only.
+        resume: continue from ``out/checkpoint.json``; Beam: return a finished screen with the same
+            settings, run an unfinished one again.
         overwrite: discard an existing screen in ``out``; local only.
         progress: show a progress bar (stderr); local only.
 
@@ -110,11 +111,12 @@ class ScreenOptions:
 
     def featurize_options(self, spec: LibrarySpec, dedup: bool | None = None) -> FeaturizeOptions:
         """The featuriser's options for library file ``spec`` (``dedup`` overrides this screen's)."""
+        kind, delimiter, smiles_index, id_index = spec.record_layout()
         return FeaturizeOptions(
-            kind=spec.kind,
-            delimiter=spec.delimiter,
-            smiles_index=spec.smiles_index,
-            id_index=spec.id_index,
+            kind=kind,
+            delimiter=delimiter,
+            smiles_index=smiles_index,
+            id_index=id_index,
             id_field=self.id_column if spec.kind == "sdf" else None,
             max_atoms=self.max_atoms,
             strip_salts=self.strip_salts,
