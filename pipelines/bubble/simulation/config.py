@@ -52,6 +52,9 @@ class SimulatorConfig:
         fiducials: draw fiducial crosses.
         illumination: strength of the illumination gradient / vignetting (0 = flat).
         depth_mm: chamber depth along the camera axis; tracks leaving it end.
+        light_level: grey level of the lit background at the frame centre (before saturation at 255).
+        n_flash: mean number of flash smears per frame (unlabelled elongated dark blobs, mostly
+            vertical, as on the real film; 0 = none, and no random numbers are drawn for them).
     """
 
     image_size: tuple[int, int] = (256, 256)
@@ -83,6 +86,8 @@ class SimulatorConfig:
     fiducials: bool = True
     illumination: float = 0.12
     depth_mm: float = 120.0
+    light_level: float = 232.0
+    n_flash: float = 0.0
 
     def __post_init__(self):
         self.image_size = tuple(int(v) for v in self.image_size)

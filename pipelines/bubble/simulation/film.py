@@ -75,6 +75,8 @@ def render(rng, chamber: Chamber, bx, by, bsize) -> np.ndarray:
         dust[dy_, dx_] = rng.uniform(2, 12, n_dust)
     opacity = ndimage.gaussian_filter(opacity, c.bubble_radius_px * 0.8)
     opacity += ndimage.gaussian_filter(dust, rng.uniform(0.8, 1.8))
+    if c.n_flash > 0:
+        opacity += flash_smears(rng, H, W, rng.poisson(c.n_flash))
     # fiducial crosses at fixed chamber positions, scratches
     marks = np.zeros((H, W))
     if c.fiducials:
@@ -93,9 +95,23 @@ def render(rng, chamber: Chamber, bx, by, bsize) -> np.ndarray:
     yy, xx = np.mgrid[0:H, 0:W]
     gx, gy = rng.normal(0, 1, 2)
     r2 = ((xx - W / 2) / W) ** 2 + ((yy - H / 2) / H) ** 2
-    light = 232 * (1 + c.illumination * (0.5 * gx * (xx / W - 0.5) + 0.5 * gy * (yy / H - 0.5)) - c.illumination * r2)
+    light = c.light_level * (1 + c.illumination * (0.5 * gx * (xx / W - 0.5) + 0.5 * gy * (yy / H - 0.5)) - c.illumination * r2)
     img = light * (1 - 0.88 * dark) + rng.normal(0, c.film_noise, (H, W))
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def flash_smears(rng, H, W, n):
+    """Opacity of ``n`` elongated dark smears (Gaussian blobs, long axis mostly vertical)."""
+    out = np.zeros((H, W))
+    if n == 0:
+        return out
+    yy, xx = np.mgrid[0:H, 0:W]
+    for _ in range(n):
+        cx, cy = rng.uniform(0, W), rng.uniform(0, H)
+        sx = rng.uniform(0.004, 0.012) * W
+        sy = sx * rng.uniform(2.0, 8.0)
+        out += rng.uniform(0.6, 2.5) * np.exp(-0.5 * (((xx - cx) / sx) ** 2 + ((yy - cy) / sy) ** 2))
+    return out
 
 
 def draw_cross(canvas, cx, cy, half):

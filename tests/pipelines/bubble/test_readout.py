@@ -132,3 +132,13 @@ def test_detect_files_writes_readout_per_track(tmp_path):
     assert recs[1]["pt_gev"] is None  # a box without bubbles has no readout
     rows = list(csv.DictReader(open(tmp_path / "out" / "f.tracks.csv")))
     assert len(rows) == 2 and float(rows[0]["pt_gev"]) == pytest.approx(recs[0]["pt_gev"])
+
+
+def test_film_calibration_knobs_change_the_look_not_the_labels():
+    base = dict(image_size=(96, 96), tracks_per_image=(2, 4), chunk_size=4)
+    a = BubbleChamberSimulator(SimulatorConfig(**base)).generate(4, seed=2)
+    b = BubbleChamberSimulator(SimulatorConfig(**base, n_flash=3.0, light_level=200.0)).generate(4, seed=2)
+    assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.classes, b.classes)
+    assert np.median(b.images) < np.median(a.images) - 20  # darker background
+    # flash smears: extra large dark regions (darker than 120) that are not tracks
+    assert (b.images < 120).sum() > (a.images < 120).sum()
