@@ -90,6 +90,10 @@ def _history(path: Path) -> dict:
     return out
 
 
+def _show(name: str, m: dict | None) -> str:
+    return f"{name} CI {m['ci']:.4f} MSE {m['mse']:.4f}" if m else f"{name} not fitted"
+
+
 def summarise(entries: dict) -> dict:
     """``{dataset/split: {model: {metric: {mean, sd, folds}}}}`` over the folds of each entry."""
     import numpy as np
@@ -102,7 +106,7 @@ def summarise(entries: dict) -> dict:
     for group, es in sorted(groups.items()):
         out[group] = {"folds": sorted(e["validation_fold"] for e in es)}
         for model in ("gnn", "ecfp_mlp", "additive"):
-            vals = [e[model] for e in es if model in e]
+            vals = [e[model] for e in es if e.get(model)]
             if not vals:
                 continue
             out[group][model] = {
@@ -110,8 +114,9 @@ def summarise(entries: dict) -> dict:
                     "sd": float(np.std([v[k] for v in vals], ddof=1)) if len(vals) > 1 else 0.0}
                 for k in ("ci", "mse")
             }
-        out[group]["gnn_beats_ecfp_mlp_every_fold"] = all(e.get("gnn_beats_ecfp_mlp", {}).get("ci") and
-                                                          e.get("gnn_beats_ecfp_mlp", {}).get("mse") for e in es)
+        beats = [e.get("gnn_beats_ecfp_mlp") for e in es]
+        out[group]["gnn_beats_ecfp_mlp_every_fold"] = (all(b["ci"] and b["mse"] for b in beats)
+                                                       if all(beats) else None)  # None: not compared
     return out
 
 
@@ -125,7 +130,7 @@ def main(argv=None):
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="override for every GNN config")
     ap.add_argument("--gnn-run", action="append", default=[], metavar="DATASET/SPLIT/FOLD=RUN_DIR",
                     help="use this finished run for that entry instead of training")
-    ap.add_argument("--mlp-epochs", type=int, default=100)
+    ap.add_argument("--mlp-epochs", type=int, default=100, help="0: no ECFP MLP")
     ap.add_argument("--baselines-only", action="store_true",
                     help="fit only the baselines of each entry (a later run with the GNN reuses them)")
     ap.add_argument("--baselines-from", action="append", default=[], metavar="JSON",
@@ -195,9 +200,12 @@ def main(argv=None):
 
     def fit_baselines(pipe, tr, va, seed) -> dict:
         tb = time.perf_counter()
-        mlp = ecfp_mlp_baseline(pipe.data, tr, va, epochs=args.mlp_epochs, patience=baseline_settings["mlp_patience"],
-                                hidden=baseline_settings["mlp_hidden"], seed=seed)
-        mlp["wall_time_s"] = round(time.perf_counter() - tb, 1)
+        mlp = None
+        if args.mlp_epochs:
+            mlp = ecfp_mlp_baseline(pipe.data, tr, va, epochs=args.mlp_epochs,
+                                    patience=baseline_settings["mlp_patience"], hidden=baseline_settings["mlp_hidden"],
+                                    seed=seed)
+            mlp["wall_time_s"] = round(time.perf_counter() - tb, 1)
         return {"ecfp_mlp": mlp, "additive": additive_baseline(pipe.data, tr, va),
                 "baseline_settings": baseline_settings}
 
@@ -217,8 +225,7 @@ def main(argv=None):
                      **fit_baselines(pipe, tr, va, cfg.seed)}
             result["entries"][key] = entry
             computed.add(key)
-            stage(f"{key}: ECFP MLP CI {entry['ecfp_mlp']['ci']:.4f} MSE {entry['ecfp_mlp']['mse']:.4f}; additive CI "
-                  f"{entry['additive']['ci']:.4f} MSE {entry['additive']['mse']:.4f}", t0)
+            stage(f"{key}: {_show('ECFP MLP', entry['ecfp_mlp'])}; {_show('additive', entry['additive'])}", t0)
             save()
             continue
         if key in gnn_runs:
@@ -258,18 +265,19 @@ def main(argv=None):
             "gnn": {k: gnn[k] for k in METRIC_KEYS},
             "gnn_per_target_ci_median": metrics.get("evaluation", metrics).get("per_target_ci_median"),
             **baselines,
-            "gnn_beats_ecfp_mlp": {"ci": gnn["ci"] > mlp["ci"], "mse": gnn["mse"] < mlp["mse"]},
+            "gnn_beats_ecfp_mlp": {"ci": gnn["ci"] > mlp["ci"], "mse": gnn["mse"] < mlp["mse"]} if mlp else None,
             "gnn_epochs": epochs_done,
             "gnn_train_wall_time_s": metrics.get("train_wall_time_s"),
-            "gnn_wall_time_per_epoch_s": round((metrics.get("train_wall_time_s") or 0) / max(epochs_done, 1), 1),
+            "gnn_wall_time_per_epoch_s": (round(metrics["train_wall_time_s"] / max(epochs_done, 1), 1)
+                                          if metrics.get("train_wall_time_s") else None),
+            "gnn_note": metrics.get("note", ""),
             "gnn_history": {k: [round(v, 4) for v in vals] for k, vals in hist.items()},
         }
         if split == "fold":
             entry["gap_to_target"] = {k: round(gnn[k] - v, 4) for k, v in TARGETS[dataset].items()}
         result["entries"][key] = entry
         computed.add(key)
-        stage(f"{key}: ECFP MLP CI {mlp['ci']:.4f} MSE {mlp['mse']:.4f}; additive CI {additive['ci']:.4f} "
-              f"MSE {additive['mse']:.4f}", t0)
+        stage(f"{key}: {_show('ECFP MLP', mlp)}; {_show('additive', additive)}", t0)
         save()
         if dataset == "davis" and split == "fold" and ddg_source is None:
             ddg_source = (run_dir, (tr, va))

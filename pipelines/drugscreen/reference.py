@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-#: files of a run that a reference model keeps
-RUN_FILES = ("model.keras", "config.yaml", "run.json", "metrics.json", "history.csv")
+#: files of a run that every reference model keeps (a finished run's ``run.json`` too)
+RUN_FILES = ("model.keras", "config.yaml", "metrics.json", "history.csv")
 METRIC_KEYS = ("ci", "mse", "rmse", "pearson_r", "rm2", "per_target_ci_median", "n")
 
 
@@ -58,6 +58,7 @@ def card_markdown(name: str, card: dict) -> str:
     v, c = card["validation"], card["check_subset"]
     m = card["model"]
     es = card["train"].get("early_stopping")
+    finished = card.get("run_finished", True)
     lines = [
         f"# {name}: drug-target affinity reference model ({card['dataset']})",
         "",
@@ -72,9 +73,13 @@ def card_markdown(name: str, card: dict) -> str:
         f"{card['train_pairs']} training pairs, {card['validation_pairs']} validation pairs",
         f"- split: `{card['split']}`, validation fold {card['fold']} (DeepDTA's training folds; the "
         "standard test fold is not in this repository and was never seen)",
+        *([f"- **{card['note']}**"] if card.get("note") else []),
         f"- epochs trained: {card['epochs_trained']}" + (
             f" (early stopping on `{es['monitor']}`, patience {es['patience']}; the best weights are restored, "
-            "so the validation figures below are optimistic by the choice of epoch)" if es else ""),
+            "so the validation figures below are optimistic by the choice of epoch)" if es and finished else
+            f" of {card['train']['epochs']} planned: the run was stopped, and the weights are those of its "
+            "lowest validation loss, so the validation figures below are optimistic by the choice of epoch"
+            if not finished else ""),
         "",
         "## Metrics (validation fold)",
         "",
@@ -89,7 +94,8 @@ def card_markdown(name: str, card: dict) -> str:
         "",
         "```bash",
         card["command"],
-        f"python -m pipelines.drugscreen.reference {card['run_dir']} models/{name} --command {shlex.quote(card['command'])}",
+        f"python -m pipelines.drugscreen.reference {card['run_dir']} models/{name} --command {shlex.quote(card['command'])}"
+        + ("" if finished else " --allow-unfinished"),
         "```",
         "",
         f"Training wall time: {card['train_wall_time_s']:.0f} s on {card['machine']}.",
@@ -106,16 +112,60 @@ def card_markdown(name: str, card: dict) -> str:
     return "\n".join(lines)
 
 
+def _best_epoch(history: Path) -> tuple[int, int]:
+    """``(1-based epoch with the lowest val_loss, epochs logged)`` of a run's history.csv."""
+    import csv
+
+    with open(history) as fh:
+        rows = list(csv.DictReader(fh))
+    losses = [float(r["val_loss"]) for r in rows]
+    return int(np.argmin(losses)) + 1, len(rows)
+
+
+def _from_best_checkpoint(run_dir: Path, dest: Path) -> None:
+    """``model.keras`` and ``metrics.json`` from the best-``val_loss`` weights of an unfinished run
+    (``checkpoints/best.weights.h5``); the metrics say which epoch of how many planned."""
+    import keras
+
+    from sciarch.runs import open_run, write_json_atomic
+
+    opened = open_run(run_dir, pipeline="drugscreen")
+    pipe = opened.pipeline()
+    keras.utils.set_random_seed(opened.config.seed)
+    model = pipe.build_model()
+    model.load_weights(run_dir / "checkpoints" / "best.weights.h5")
+    model.save(dest / "model.keras")
+    best, logged = _best_epoch(run_dir / "history.csv")
+    ev = pipe.evaluate(model, "validation")
+    write_json_atomic(dest / "metrics.json", {
+        "evaluation": ev, "epochs_completed": logged, "best_epoch": best,
+        "epochs_planned": opened.config.train.epochs,
+        "note": f"weights of epoch {best} (lowest val_loss) of a run stopped after epoch {logged} of "
+                f"{opened.config.train.epochs}",
+    })
+
+
 def export_reference(run_dir: str | Path, dest: str | Path, command: str, check_size: int = 2000,
-                     check_seed: int = 0, machine: str = "2 CPU cores") -> dict:
-    """Copy the run files into ``dest``, compute the check subset, write ``card.json`` and ``README.md``."""
+                     check_seed: int = 0, machine: str = "2 CPU cores", allow_unfinished: bool = False) -> dict:
+    """Copy the run files into ``dest``, compute the check subset, write ``card.json`` and ``README.md``.
+
+    ``allow_unfinished``: a run that did not finish gives the weights of its best checkpoint
+    (lowest ``val_loss`` so far), evaluated on the validation split; the card says so."""
     run_dir, dest = Path(run_dir), Path(dest)
     info = json.loads((run_dir / "run.json").read_text())
-    if info.get("status") != "finished":
-        raise ValueError(f"{run_dir}: not a finished run (status {info.get('status')!r})")
+    finished = info.get("status") == "finished"
+    if not finished and not allow_unfinished:
+        raise ValueError(f"{run_dir}: not a finished run (status {info.get('status')!r}); "
+                         "allow_unfinished exports its best checkpoint")
     dest.mkdir(parents=True, exist_ok=True)
-    for name in RUN_FILES:
+    for name in ("config.yaml", "history.csv"):
         shutil.copy2(run_dir / name, dest / name)
+    if finished:
+        for name in ("model.keras", "metrics.json", "run.json"):
+            shutil.copy2(run_dir / name, dest / name)
+    else:
+        (dest / "run.json").unlink(missing_ok=True)
+        _from_best_checkpoint(run_dir, dest)
     metrics = json.loads((dest / "metrics.json").read_text())
     ev = metrics.get("evaluation", metrics)
     from sciarch.runs import open_run
@@ -132,13 +182,15 @@ def export_reference(run_dir: str | Path, dest: str | Path, command: str, check_
         "train_pairs": int(len(pipe.split_index("train"))),
         "validation_pairs": int(len(pipe.split_index("validation"))),
         "epochs_trained": metrics.get("epochs_completed"),
+        "run_finished": finished,
+        "note": metrics.get("note", ""),
         "validation": {k: ev[k] for k in METRIC_KEYS if k in ev},
         "check_subset": {"size": check_size, "seed": check_seed, **check},
         "model": cfg.model.model_dump(),
         "train": cfg.train.model_dump(),
         "command": command,
         "run_dir": str(run_dir),
-        "train_wall_time_s": float(metrics.get("train_wall_time_s") or 0.0),
+        "train_wall_time_s": float(metrics.get("train_wall_time_s") or info.get("train_wall_time_s") or 0.0),
         "machine": machine,
         "model_bytes": (dest / "model.keras").stat().st_size,
     }
@@ -155,8 +207,11 @@ def main(argv=None) -> None:
     ap.add_argument("--check-size", type=int, default=2000)
     ap.add_argument("--check-seed", type=int, default=0)
     ap.add_argument("--machine", default="2 shared CPU cores")
+    ap.add_argument("--allow-unfinished", action="store_true",
+                    help="export the best checkpoint of a run that did not finish (the card says so)")
     args = ap.parse_args(argv)
-    card = export_reference(args.run_dir, args.dest, args.command, args.check_size, args.check_seed, args.machine)
+    card = export_reference(args.run_dir, args.dest, args.command, args.check_size, args.check_seed, args.machine,
+                            args.allow_unfinished)
     print(json.dumps({k: card[k] for k in ("name", "validation", "check_subset", "model_bytes")}, indent=2,
                      default=float))
 
