@@ -111,7 +111,7 @@ def summarise(entries: dict) -> dict:
                 continue
             out[group][model] = {
                 k: {"mean": float(np.mean([v[k] for v in vals])),
-                    "sd": float(np.std([v[k] for v in vals], ddof=1)) if len(vals) > 1 else 0.0}
+                    "sd": float(np.std([v[k] for v in vals], ddof=1)) if len(vals) > 1 else None}
                 for k in ("ci", "mse")
             }
         beats = [e.get("gnn_beats_ecfp_mlp") for e in es]
@@ -177,9 +177,10 @@ def main(argv=None):
                                       "python": platform.python_version(),
                                       "load_average_at_start": list(os.getloadavg())}
 
-    reusable = {}
+    reusable, reusable_source = {}, {}
     for path in args.baselines_from:
-        reusable.update(json.loads(Path(path).read_text()).get("entries", {}))
+        for k, v in json.loads(Path(path).read_text()).get("entries", {}).items():
+            reusable[k], reusable_source[k] = v, path
     computed: set = set()
 
     def save():
@@ -249,10 +250,11 @@ def main(argv=None):
         gnn = regression_metrics(pipe.data.pairs.y[va], pipe.predict_pairs(model, pipe.data.pairs, va))
         hist = _history(run_dir / "history.csv")
         epochs_done = metrics.get("epochs_completed") or len(hist.get("loss", [])) or cfg.train.epochs
-        old = reusable.get(key) or result["entries"].get(key, {})
+        old, old_source = (reusable[key], reusable_source[key]) if key in reusable else \
+            (result["entries"].get(key, {}), out_path)
         if not args.refit_baselines and "ecfp_mlp" in old and old.get("baseline_settings") == baseline_settings \
                 and (old.get("train_pairs"), old.get("validation_pairs")) == (len(tr), len(va)):
-            stage(f"{key}: GNN CI {gnn['ci']:.4f} MSE {gnn['mse']:.4f}; baselines of the same rows from {out_path}", t0)
+            stage(f"{key}: GNN CI {gnn['ci']:.4f} MSE {gnn['mse']:.4f}; baselines of the same rows from {old_source}", t0)
             baselines = {k: old[k] for k in ("ecfp_mlp", "additive", "baseline_settings")}
         else:
             stage(f"{key}: GNN CI {gnn['ci']:.4f} MSE {gnn['mse']:.4f}; fitting the baselines", t0)
