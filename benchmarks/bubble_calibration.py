@@ -123,7 +123,7 @@ def main(argv=None):
         scores = []
         for combo in itertools.product(*GRID.values()):
             over = dict(zip(GRID, combo))
-            d = distances(real_p, simulated(max(4, a.frames // 2), a.seed + 1, over))
+            d = distances(real_p, simulated(max(4, a.frames // 4), a.seed + 1, over))
             scores.append((score(real_p, d), over))
         scores.sort(key=lambda t: t[0])
         best = scores[0][1]
@@ -137,7 +137,7 @@ def main(argv=None):
     print(json.dumps({k: doc[k] for k in doc if k != "setup"}, indent=1))
 
 
-GRID = {"light_level": (222.0, 232.0, 242.0), "illumination": (0.12, 0.25, 0.4), "film_noise": (5.0, 9.0),
+GRID = {"light_level": (232.0, 245.0), "illumination": (0.12, 0.3), "film_noise": (5.0, 9.0),
         "bubbles_per_mm": (0.45, 0.6), "n_flash": (0.0, 2.0)}
 DEFAULT_LIKE = {"light_level": 232.0, "illumination": 0.12, "film_noise": 5.0, "bubbles_per_mm": 0.45, "n_flash": 0.0}
 

@@ -294,3 +294,88 @@ def near_polyline(centres, polyline, width_px: float = 2.0):
     keep = best_d <= width_px
     order = np.argsort(best_s[keep], kind="stable")
     return centres[keep][order], best_s[keep][order]
+
+
+def _circumcircles(p1, p2, p3):
+    """Centres ``[N, 2]`` and radii ``[N]`` of the circles through three points each (inf: collinear)."""
+    ax, ay = p1[:, 0], p1[:, 1]
+    bx, by = p2[:, 0], p2[:, 1]
+    cx, cy = p3[:, 0], p3[:, 1]
+    d = 2 * (ax * (by - cy) + bx * (cy - ay) + cx * (ay - by))
+    a2, b2, c2 = ax * ax + ay * ay, bx * bx + by * by, cx * cx + cy * cy
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ux = (a2 * (by - cy) + b2 * (cy - ay) + c2 * (ay - by)) / d
+        uy = (a2 * (cx - bx) + b2 * (ax - cx) + c2 * (bx - ax)) / d
+    r = np.hypot(ax - ux, ay - uy)
+    r = np.where(np.abs(d) > 1e-9, r, np.inf)
+    return np.stack([ux, uy], -1), r
+
+
+def find_tracks(centres, tol_px: float = 1.2, min_bubbles: int = 12, max_gap_px: float = 25.0, neighbourhood=(10.0, 120.0),
+                samples: int = 1500, max_tracks: int = 60, min_radius_px: float = 8.0, seed: int = 0) -> list[dict]:
+    """Classical track finder on bubble centres ``[K, 2]``: sequential, locality-guided RANSAC.
+
+    Repeatedly: draw ``samples`` triples (a seed bubble and two others at a distance within
+    ``neighbourhood``), take the circle (or line) through the triple with most bubbles within
+    ``tol_px``, keep its longest run of bubbles with gaps <= ``max_gap_px`` along the arc, and
+    remove them; stop when the best run has fewer than ``min_bubbles``. Returns per track
+    ``box_xyxy`` (padded by 3 px), ``indices`` (into ``centres``) and the Taubin fit of its bubbles.
+    """
+    c = np.asarray(centres, np.float64).reshape(-1, 2)
+    rng = np.random.default_rng(seed)
+    alive = np.ones(len(c), bool)
+    out: list[dict] = []
+    lo, hi = neighbourhood
+    for _ in range(max_tracks * 3):
+        idx = np.flatnonzero(alive)
+        if len(idx) < min_bubbles or len(out) >= max_tracks:
+            break
+        pts = c[idx]
+        seeds = rng.integers(0, len(idx), samples)
+        d = np.hypot(*(pts[seeds][:, None, :] - pts[None, :, :]).transpose(2, 0, 1))
+        ok = (d > lo) & (d < hi)
+        counts = ok.sum(1)
+        keep = counts >= 2
+        if not keep.any():
+            break
+        seeds, ok, counts = seeds[keep], ok[keep], counts[keep]
+        # two distinct partners per seed, uniformly among its neighbours
+        r1 = (rng.random(len(seeds)) * counts).astype(int)
+        r2 = (r1 + 1 + (rng.random(len(seeds)) * (counts - 1)).astype(int)) % counts
+        cum = np.cumsum(ok, 1)
+        j = np.argmax(cum > r1[:, None], 1)
+        k = np.argmax(cum > r2[:, None], 1)
+        centre, radius = _circumcircles(pts[seeds], pts[j], pts[k])
+        line = ~np.isfinite(radius) | (radius > 1e6)
+        radius = np.where(radius < min_radius_px, np.nan, radius)  # tiny circles: grain triples
+        with np.errstate(invalid="ignore"):
+            dist = np.abs(np.hypot(pts[None, :, 0] - centre[:, None, 0], pts[None, :, 1] - centre[:, None, 1]) - radius[:, None])
+        if line.any():
+            dvec = pts[k[line]] - pts[seeds[line]]
+            nrm = np.stack([-dvec[:, 1], dvec[:, 0]], -1) / np.maximum(np.hypot(*dvec.T), 1e-9)[:, None]
+            dist[line] = np.abs(((pts[None, :, :] - pts[seeds[line]][:, None, :]) * nrm[:, None, :]).sum(-1))
+        inl_count = np.where(np.isnan(dist), 0, dist < tol_px).sum(1)
+        best = int(np.argmax(inl_count))
+        if inl_count[best] < min_bubbles:
+            break
+        inl = idx[dist[best] < tol_px]
+        run = _longest_run(c[inl], max_gap_px)
+        alive[inl[run]] = False
+        if len(run) < min_bubbles:
+            continue
+        members = inl[run]
+        q = c[members]
+        out.append({"box_xyxy": [float(q[:, 0].min() - 3), float(q[:, 1].min() - 3), float(q[:, 0].max() + 3),
+                                 float(q[:, 1].max() + 3)], "indices": members, "fit": fit_circle_taubin(q[:, 0], q[:, 1])})
+    return out
+
+
+def _longest_run(p, max_gap):
+    """Indices of the longest chain of points ``p`` ordered along their fitted arc with gaps <= ``max_gap``."""
+    if len(p) < 3:
+        return np.arange(len(p))
+    o = order_points(p[:, 0], p[:, 1])
+    s = np.r_[0.0, np.cumsum(np.hypot(*np.diff(p[o], axis=0).T))]
+    cut = np.flatnonzero(np.diff(s) > max_gap)
+    segs = np.split(np.arange(len(o)), cut + 1)
+    return o[max(segs, key=len)]

@@ -142,3 +142,23 @@ def test_film_calibration_knobs_change_the_look_not_the_labels():
     assert np.median(b.images) < np.median(a.images) - 20  # darker background
     # flash smears: extra large dark regions (darker than 120) that are not tracks
     assert (b.images < 120).sum() > (a.images < 120).sum()
+
+
+def test_find_tracks_separates_two_tracks_from_grain():
+    from pipelines.bubble.readout import find_tracks
+
+    rng = np.random.default_rng(4)
+    s = np.arange(0, 300, 6.0)
+    beam = np.stack([20 + s, 80 + 0.02 * s], -1)  # nearly straight, one bubble per 6 px
+    t = np.linspace(0.2, 1.6, 40)
+    arc = np.stack([150 + 90 * np.cos(t), 150 + 90 * np.sin(t)], -1)
+    grain = rng.uniform(0, 320, (60, 2))
+    pts = np.concatenate([beam + rng.normal(0, 0.3, beam.shape), arc + rng.normal(0, 0.3, arc.shape), grain])
+    found = find_tracks(pts, tol_px=1.2, min_bubbles=12, seed=0)
+    assert len(found) == 2
+    sets = sorted((set(f["indices"].tolist()) for f in found), key=min)
+    assert len(sets[0] & set(range(len(beam)))) >= 0.9 * len(beam)
+    arc_ids = set(range(len(beam), len(beam) + len(arc)))
+    assert len(sets[1] & arc_ids) >= 0.9 * len(arc)
+    arc_fit = next(f["fit"] for f in found if set(f["indices"].tolist()) & arc_ids)
+    assert abs(arc_fit["radius"] - 90) < 3
