@@ -3,7 +3,8 @@
 In ONE run on the same machine state:
 
 1. the ZINC screening library (``data/drugscreen/zinc250k_jtvae_valid.smi.gz``, 24,445
-   molecules) is replicated to ``--lines`` lines (ids made unique) as ``.smi.gz``;
+   molecules) is replicated to ``--lines`` lines (ids made unique, every 100th line malformed) as
+   ``.smi.gz``; every malformed line must end in ``rejected.tsv``;
 2. RDKit parse-only rate on all cores: each of ``cpu_count`` processes reads the file and
    parses its share of the lines (``Chem.MolFromSmiles``), nothing is sent back;
 3. ``sciarch screen`` end to end (a fresh process: start-up, model load, featurisation,
@@ -19,6 +20,7 @@ names a trained run. Result: ``benchmarks/results/screen_throughput.json``.
 Usage:
     python benchmarks/screen_throughput.py                 # full: 220k lines + 100k/1M memory
     python benchmarks/screen_throughput.py --lines 50000 --no-memory   # quick look
+    python benchmarks/screen_throughput.py --featurize-only --out benchmarks/results/screen_throughput_featurize.json
 """
 
 from __future__ import annotations
@@ -44,21 +46,36 @@ CONFIG = ROOT / "configs" / "drugscreen" / "davis_quick.yaml"
 RESULTS = ROOT / "benchmarks" / "results" / "screen_throughput.json"
 
 
-def make_library(path: Path, n_lines: int) -> int:
-    """Replicate the ZINC library to ``n_lines`` lines with unique ids; return the line count."""
+#: every this-many-th line of a generated library is malformed (1 %); each must be ledgered
+MALFORMED_EVERY = 100
+_BREAKS = ("({smi}", "{smi}Xx", "{smi}1", "C[N+]({smi}", "{smi})")
+
+
+def make_library(path: Path, n_lines: int) -> tuple[int, int]:
+    """Replicate the ZINC library to ``n_lines`` lines with unique ids, 1 % of them malformed.
+
+    Line ``k * MALFORMED_EVERY`` (1-based) carries a SMILES broken one of five ways (unclosed
+    branch, unknown element, unclosed ring, charged unclosed branch, stray parenthesis).
+    Returns ``(lines, malformed lines)``.
+    """
     with gzip.open(ZINC, "rt") as fh:
         base = [line.split() for line in fh if line.strip()]
     out = []
+    bad = 0
     k = 0
     while len(out) < n_lines:
         for smi, ident in base:
+            lineno = len(out) + 1
+            if lineno % MALFORMED_EVERY == 0:
+                smi = _BREAKS[bad % len(_BREAKS)].format(smi=smi)
+                bad += 1
             out.append(f"{smi}\t{ident}_r{k}\n")
             if len(out) == n_lines:
                 break
         k += 1
     with gzip.open(path, "wt", compresslevel=6) as fh:
         fh.writelines(out)
-    return len(out)
+    return len(out), bad
 
 
 def _parse_share(args) -> tuple[int, int, float]:
@@ -186,6 +203,48 @@ def run_screen(lib: Path, run_dir: Path, target: Path, out: Path, workers: int |
     }
 
 
+def featurize_rates(n: int = 20_000) -> dict:
+    """CPU-time rates (molecules/s per core) of parse-only, the featuriser alone and the worker's
+    whole path (parse, featurise, pack uint8 batches) on ``n`` ZINC lines.
+
+    Process CPU time, not wall time, so that other processes on a shared machine change the
+    figures less; the ratios between the three are what compares.
+    """
+    from rdkit import Chem
+
+    from sciarch.io.molecules import GraphPacker
+    from sciarch.screening.featurize import FeaturizeOptions, featurize_chunk
+    from sciarch.screening.readers import RawChunk
+
+    with gzip.open(ZINC, "rb") as fh:
+        lines = [line for _, line in zip(range(n), fh)]
+    smiles = [line.split()[0].decode() for line in lines]
+    t = time.process_time()
+    mols = [Chem.MolFromSmiles(s) for s in smiles]
+    parse = time.process_time() - t
+    t = time.process_time()
+    for k in range(0, n, 4096):
+        packer = GraphPacker()
+        for m in mols[k : k + 4096]:
+            packer.add(m)
+        packed = packer.finish()
+        packed.collate(range(len(packed)), compact=True)
+    feat = time.process_time() - t
+    opts = FeaturizeOptions()
+    t = time.process_time()
+    for k in range(0, n, 4096):
+        part = lines[k : k + 4096]
+        featurize_chunk(RawChunk(k // 4096, k + 1, len(part), b"".join(part)), opts)
+    worker = time.process_time() - t
+    return {
+        "molecules": n,
+        "parse_only_per_core": round(n / parse, 1),
+        "featurize_and_collate_per_core": round(n / feat, 1),
+        "worker_path_per_core": round(n / worker, 1),
+        "worker_path_vs_parse_only": round(parse / worker, 3),
+    }
+
+
 def _save(path: Path, result: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -202,9 +261,18 @@ def main() -> None:
     ap.add_argument("--memory-sizes", type=int, nargs=2, default=[100_000, 1_000_000], metavar=("SMALL", "LARGE"),
                     help="library sizes of the memory comparison")
     ap.add_argument("--skip-throughput", action="store_true", help="only the memory comparison")
+    ap.add_argument("--featurize-only", action="store_true",
+                    help="only the CPU-time rates of parsing, featurising and the worker path (writes --out)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `sciarch screen` options")
     args = ap.parse_args()
+    if args.featurize_only:
+        result = {"benchmark": "screen_featurize", "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(),
+                  "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}, "rates": featurize_rates()}
+        result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        _save(args.out, result)
+        print(json.dumps(result, indent=2))
+        return
 
     tmp = Path(tempfile.mkdtemp(prefix="screen_bench_"))
     try:
@@ -224,8 +292,9 @@ def main() -> None:
             result = earlier
         else:
             lib = tmp / f"zinc_x{args.lines}.smi.gz"
-            n = make_library(lib, args.lines)
-            result["library"] = {"source": str(ZINC.relative_to(ROOT)), "lines": n, "bytes": lib.stat().st_size}
+            n, n_bad = make_library(lib, args.lines)
+            result["library"] = {"source": str(ZINC.relative_to(ROOT)), "lines": n, "malformed_lines": n_bad,
+                                 "bytes": lib.stat().st_size}
         run_dir = args.model or build_run_dir(tmp / "run")
         target = tmp / "ABL1_E255K.fasta"
         from sciarch.io.sequences import read_protein_fasta
@@ -245,6 +314,7 @@ def main() -> None:
             parse_rate = (parse1["molecules_per_s"] + parse2["molecules_per_s"]) / 2
             result["parse_only"] = {"before_screen": parse1, "after_screen": parse2, "molecules_per_s_mean": round(parse_rate, 1)}
             result["screen"] = screen
+            screen["every_malformed_line_ledgered"] = screen["rejected"] == n_bad
             ratio = screen["molecules_per_s_end_to_end"] / parse_rate
             result["ratio_screen_to_parse_only"] = round(ratio, 3)
             result["target_ratio"] = 0.5
@@ -256,7 +326,7 @@ def main() -> None:
             small, large = args.memory_sizes
             for m in (small, large):
                 lib_m = tmp / f"zinc_x{m}.smi.gz"
-                make_library(lib_m, m)
+                make_library(lib_m, m)  # 1 % malformed lines here too
                 r = run_screen(lib_m, run_dir, target, tmp / f"out_{m}", args.workers, args.extra)
                 mem[str(m)] = {k: r[k] for k in ("lines", "peak_rss_tree_mb", "wall_s_end_to_end", "molecules_per_s_end_to_end")}
                 print(f"memory {m:,} lines: peak RSS {r['peak_rss_tree_mb']:,.0f} MB", flush=True)
