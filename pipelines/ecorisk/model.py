@@ -94,11 +94,12 @@ def receptive_radius(dilations) -> int:
 
 
 def predict_map(model: keras.Model, features: np.ndarray, tile: int = 512, margin: int = 16,
-                batch_size: int = 4) -> np.ndarray:
+                batch_size: int = 4, progress: bool = False) -> np.ndarray:
     """Apply a fully-convolutional model to ``features [H, W, F]`` tile by tile.
 
     Tiles overlap by ``margin`` pixels (use at least the receptive radius), so the result
-    equals one pass over the whole raster away from the raster's own border.
+    equals one pass over the whole raster away from the raster's own border. ``progress``:
+    a rich progress bar over the tiles (when there is more than one batch of them).
     """
     h, w, _ = features.shape
     out = np.zeros((h, w), np.float32)
@@ -110,7 +111,13 @@ def predict_map(model: keras.Model, features: np.ndarray, tile: int = 512, margi
             jobs.append((r0, c0, r1, c1))
     padded = np.pad(features, ((margin, margin + core), (margin, margin + core), (0, 0)))
     size = core + 2 * margin
-    for i in range(0, len(jobs), batch_size):
+    starts = range(0, len(jobs), batch_size)
+    if progress and len(starts) > 1:
+        from rich.progress import track
+
+        starts = track(starts, description=f"risk map: {len(jobs)} tiles of {size} px, batches of {batch_size}",
+                       total=len(starts), transient=False)
+    for i in starts:
         chunk = jobs[i:i + batch_size]
         x = np.stack([padded[r0:r0 + size, c0:c0 + size] for r0, c0, _, _ in chunk])
         p = np.asarray(model(x, training=False))[..., 0]

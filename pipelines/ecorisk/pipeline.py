@@ -70,6 +70,10 @@ class EcoRiskData(Section):
     augment: bool = True
     threshold: float = Field(0.5, gt=0, lt=1, description="decision threshold of the FN rates")
     map_scale: float = Field(3.0, ge=1, description="tabular models on points: grid coarsening of the report map")
+    predict_tile: int = Field(512, ge=16, description="rasters: tile size (px) of the whole-map prediction")
+    progress: bool = Field(True, description="rasters: progress bar over the prediction tiles")
+    map_blocksize: int = Field(512, ge=16, description="tile size (px) of the Cloud-Optimized risk GeoTIFF; "
+                               "overviews are built down to one tile")
     spatial_features: int = Field(0, ge=0, description="tabular: random Fourier features of the coordinates "
                                   "(learned spatial effect; 0 = none)")
     spatial_scale: float = Field(20_000.0, gt=0, description="length scale of the coordinate encoding "
@@ -79,6 +83,8 @@ class EcoRiskData(Section):
     def _check(self):
         if self.test_region is not None and len(self.test_region) != 4:
             raise ValueError("test_region needs 4 numbers [xmin, ymin, xmax, ymax]")
+        if self.map_blocksize % 16:
+            raise ValueError(f"map_blocksize must be a multiple of 16 (GeoTIFF tiles), got {self.map_blocksize}")
         if self.window is not None and len(self.window) != 4:
             raise ValueError("window needs 4 integers [col_off, row_off, width, height]")
         return self
@@ -251,7 +257,9 @@ class EcoRiskPipeline(Pipeline):
     def predict_raster(self, model, rd) -> np.ndarray:
         from pipelines.ecorisk.model import predict_map, receptive_radius
 
-        return predict_map(model, rd.features, tile=512, margin=receptive_radius(self.config.model.dilations) + 2)
+        cfg = self.config.data
+        return predict_map(model, rd.features, tile=cfg.predict_tile,
+                           margin=receptive_radius(self.config.model.dilations) + 2, progress=cfg.progress)
 
     def evaluate(self, model, split="test", data_path=None):
         cfg = self.config.data

@@ -7,7 +7,7 @@ run directory:
 * ``comparison.json`` / ``comparison.png`` -- test-split metrics of the trained model, a
   plain-BCE twin (same architecture, data, optimiser and epochs) and a scikit-learn
   logistic regression (from the comparison);
-* ``risk_map.tif`` -- the predicted risk on the input grid (rasters: the stacked grid;
+* ``risk_map.tif`` -- the predicted risk (a Cloud-Optimized GeoTIFF: tiled, with overviews) on the input grid (rasters: the stacked grid;
   sample points: the model applied to the raster layers at ``data.map_scale``; Amazon:
   the 0.225 deg cell lattice in SIRGAS 2000), with the grid's CRS and transform and
   nodata = -9999, plus ``risk_map.png`` with a colour-bar legend;
@@ -99,7 +99,8 @@ def write_risk_map(pipe, model, out: Path, dpi: int, rasters: Path | None = None
                                  "(use a guadeloupe_raster or guadeloupe_points run)")
         risk, grid, valid = amazon_cell_map(pipe, model)
         title = "deforestation risk, latest labelled year (25 km cells)"
-    write_geotiff(tif, np.where(valid, risk, NODATA), grid, nodata=NODATA, valid=valid)
+    write_geotiff(tif, np.where(valid, risk, NODATA), grid, nodata=NODATA, valid=valid, cog=True,
+                  blocksize=cfg.map_blocksize)
     return [plot_map(np.where(valid, risk, np.nan), tif.with_suffix(".png"), title, dpi)]
 
 

@@ -412,10 +412,13 @@ def patch_origins(region: np.ndarray, size: int, stride: int | None = None, min_
 
 
 def write_geotiff(path: str | Path, array: np.ndarray, grid: RasterGrid, nodata: float | None = None,
-                  dtype: str = "float32", valid: np.ndarray | None = None) -> Path:
+                  dtype: str = "float32", valid: np.ndarray | None = None, cog: bool = False,
+                  blocksize: int = 512, overview_resampling: str = "average") -> Path:
     """Write a 2-D ``array`` on ``grid`` (CRS, transform, size) as a DEFLATE GeoTIFF.
 
-    Pixels where ``valid`` is False (or that are NaN) get ``nodata``.
+    Pixels where ``valid`` is False (or that are NaN) get ``nodata``. ``cog=True`` writes a
+    Cloud-Optimized GeoTIFF (GDAL's COG driver: ``blocksize`` x ``blocksize`` tiles, internal
+    overviews down to one tile, resampled with ``overview_resampling`` ignoring nodata).
     """
     _need_rasterio()
     path = Path(path)
@@ -433,6 +436,17 @@ def write_geotiff(path: str | Path, array: np.ndarray, grid: RasterGrid, nodata:
     path.parent.mkdir(parents=True, exist_ok=True)
     profile = dict(driver="GTiff", width=grid.width, height=grid.height, count=1, dtype=dtype,
                    crs=grid.crs_obj(), transform=grid.transform, nodata=nodata, compress="deflate")
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(out, 1)
+    if not cog:
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(out, 1)
+        return path
+    import rasterio.shutil
+    from rasterio.io import MemoryFile
+
+    with MemoryFile() as mem:
+        with mem.open(**profile) as tmp:
+            tmp.write(out, 1)
+        with mem.open() as tmp:
+            rasterio.shutil.copy(tmp, path, driver="COG", compress="deflate", blocksize=int(blocksize),
+                                 overview_resampling=overview_resampling, overviews="auto")
     return path
