@@ -27,6 +27,10 @@ def write_report(run: Run, pipeline: Pipeline, model: keras.Model, metrics: dict
     figures: list[Path] = []
     if run.history_path.is_file() and read_epochs(run.history_path):
         figures.append(plot_training_curves(run.history_path, run.dir / "training_curves.png", dpi=dpi))
+    for member_history in sorted(run.dir.glob("members/*/history.csv"), key=lambda p: int(p.parent.name)):
+        if read_epochs(member_history):  # train.ensemble: one set of curves per member
+            out = run.dir / f"training_curves_member{member_history.parent.name}.png"
+            figures.append(plot_training_curves(member_history, out, dpi=dpi))
     figures += [Path(p) for p in pipeline.report(run, model, metrics) or []]
     lines = [
         f"# {pipeline.name} run report",

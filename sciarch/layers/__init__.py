@@ -19,6 +19,7 @@ from sciarch.layers.residual import ResidualBlock
 from sciarch.layers.separable import DepthwiseSeparableBlock
 from sciarch.layers.siamese import SiameseEncoder
 from sciarch.layers.ssm import DiagonalStateSpace
+import sciarch.ensemble  # noqa: F401,E402  (registers EnsembleStatistic: `import sciarch.layers` reloads ensemble models too)
 
 __all__ = [
     "AttentionPooling",

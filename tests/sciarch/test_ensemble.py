@@ -31,7 +31,7 @@ def _x(cfg):
 
 
 def test_ensemble_of_three_saves_one_model_that_averages_the_members(tmp_path):
-    cfg = _cfg("train.ensemble=3")
+    cfg = _cfg("train.ensemble=3", "report.enabled=true")
     run = R.run_pipeline(cfg, out=tmp_path / "r")
     assert sorted(p.name for p in (run.dir / "members").iterdir()) == ["0", "1", "2"]
     for k in range(3):
@@ -61,6 +61,10 @@ def test_ensemble_of_three_saves_one_model_that_averages_the_members(tmp_path):
     assert ens["member_epochs_completed"] == [2, 2, 2] and metrics["epochs_completed"] == 2
     with pytest.raises(ValueError, match="not an ensemble"):
         with_spread(members[0])
+    report = (run.dir / "report.md").read_text()
+    for k in range(3):  # one set of training curves per member
+        assert (run.dir / f"training_curves_member{k}.png").is_file()
+        assert f"(training_curves_member{k}.png)" in report
 
 
 def test_a_kill_during_member_k_resumes_member_k(tmp_path, monkeypatch):
