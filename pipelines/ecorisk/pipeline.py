@@ -11,10 +11,14 @@ Reads top to bottom:
 3. **Loss** -- ``ecological_fairness`` from the loss registry by default,
    ``L = BCE + λ_eco · mean(importance · y · −log p) + λ_fair · Var_z(mean p in zone z)``;
    λ's in ``loss.params``; ``num_zones`` filled in from the zone layer when not given.
-4. **Evaluate** -- ROC-AUC, importance-weighted FN rate, per-zone mean risk and zone gap.
-5. **Report** -- the risk map (GeoTIFF on the input grid + PNG with a legend), per-zone mean
-   risk next to a plain-BCE twin and a scikit-learn logistic regression, and the trade-off
-   curve over λ_fair when the benchmark has written one.
+4. **Evaluate** -- ROC-AUC, capture and importance-weighted capture at fixed alert budgets
+   (top 5 / 10 / 20% flagged), flag rate per zone, Brier / ECE, importance-weighted FN rate,
+   per-zone mean risk and zone gap (:mod:`pipelines.ecorisk.metrics`).
+5. **Report** -- the risk map (Cloud-Optimized GeoTIFF on the input grid + PNG with a
+   legend), the model next to its prior-corrected risk, a plain-BCE twin and a scikit-learn
+   logistic regression at the same alert budgets, reliability diagram, per-zone mean risk
+   beside the observed rates, and the trade-off curve over λ_fair when the benchmark has
+   written one. ``sciarch ecorisk forecast`` turns a risk map into expected forest loss.
 
 Example:
     >>> from pipelines.ecorisk.pipeline import EcoRiskConfig, EcoRiskPipeline
