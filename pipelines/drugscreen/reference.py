@@ -146,7 +146,8 @@ def _from_best_checkpoint(run_dir: Path, dest: Path) -> None:
 
 
 def export_reference(run_dir: str | Path, dest: str | Path, command: str, check_size: int = 2000,
-                     check_seed: int = 0, machine: str = "2 CPU cores", allow_unfinished: bool = False) -> dict:
+                     check_seed: int = 0, machine: str = "2 CPU cores", allow_unfinished: bool = False,
+                     note: str = "") -> dict:
     """Copy the run files into ``dest``, compute the check subset, write ``card.json`` and ``README.md``.
 
     ``allow_unfinished``: a run that did not finish gives the weights of its best checkpoint
@@ -183,7 +184,7 @@ def export_reference(run_dir: str | Path, dest: str | Path, command: str, check_
         "validation_pairs": int(len(pipe.split_index("validation"))),
         "epochs_trained": metrics.get("epochs_completed"),
         "run_finished": finished,
-        "note": metrics.get("note", ""),
+        "note": "; ".join(n for n in (metrics.get("note", ""), note) if n),
         "validation": {k: ev[k] for k in METRIC_KEYS if k in ev},
         "check_subset": {"size": check_size, "seed": check_seed, **check},
         "model": cfg.model.model_dump(),
@@ -209,9 +210,10 @@ def main(argv=None) -> None:
     ap.add_argument("--machine", default="2 shared CPU cores")
     ap.add_argument("--allow-unfinished", action="store_true",
                     help="export the best checkpoint of a run that did not finish (the card says so)")
+    ap.add_argument("--note", default="", help="a caveat printed at the top of the card")
     args = ap.parse_args(argv)
     card = export_reference(args.run_dir, args.dest, args.command, args.check_size, args.check_seed, args.machine,
-                            args.allow_unfinished)
+                            args.allow_unfinished, args.note)
     print(json.dumps({k: card[k] for k in ("name", "validation", "check_subset", "model_bytes")}, indent=2,
                      default=float))
 

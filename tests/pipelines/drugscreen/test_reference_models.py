@@ -13,7 +13,7 @@ from sciarch.pipeline import PROJECT_ROOT
 from sciarch.runs import open_run
 
 MODELS = PROJECT_ROOT / "models"
-NAMES = ("davis-gin",)
+NAMES = ("davis-gin", "kiba-gin")
 
 
 @pytest.mark.parametrize("name", NAMES)
