@@ -3,12 +3,18 @@
 Runs a trained bubble run (``--model runs/bubble/<run>``) on
 ``data/bubble/bubble_chamber_photo_left.png`` exactly as ``sciarch bubble detect`` does (resize by
 ``--scale``, tiles of the training frame size, merge across seams), keeps the detections whose box
-centre lies in the labelled region (the left half, x < 984) and matches them one-to-one to the 17
+centre lies in the labelled region (the left half, x < 984), clips them to it (the labels stop at
+its edge) and matches them one-to-one to the 17
 labelled tracks (``data/bubble/bubble_chamber_photo_left.labels.json``) at box IoU >= 0.5 and,
 more leniently, >= 0.3 (class-agnostic). Writes ``benchmarks/results/bubble_real_labels.json``
 (merged by model name) and an overlay PNG of labels (blue) and detections (red / green = matched).
 
     python benchmarks/bubble_real.py --model runs/bubble/<run> [--scale 0.25] [--score 0.3] [--name quick]
+    python benchmarks/bubble_real.py --method ransac [--scale 0.5]    # classical baseline, no training
+
+``--method ransac``: the classical finder of :func:`pipelines.bubble.readout.find_tracks` (dark
+blobs of the resized scan, sequential locality-guided RANSAC circles / lines, tolerance 1 px,
+gaps up to 45 px, >= 12 bubbles per track) -- no learned model.
 """
 
 from __future__ import annotations
@@ -45,6 +51,21 @@ def run_detector(run_dir: Path, scale: float, score: float) -> tuple[np.ndarray,
     return xyxy, np.asarray(det["scores"])
 
 
+def run_ransac(scale: float) -> tuple[np.ndarray, np.ndarray]:
+    from PIL import Image
+
+    from pipelines.bubble.inference import load_grey
+    from pipelines.bubble.readout import find_bubbles, find_tracks
+
+    img, _ = load_grey(IMAGE)
+    w0, h0 = img.size
+    arr = np.asarray(img.resize((round(w0 * scale), round(h0 * scale)), Image.BILINEAR), np.float64)
+    centres, _ = find_bubbles(arr, sigma_bg=6.0, k=4.0, max_area=60)
+    tracks = find_tracks(centres, tol_px=1.0, max_gap_px=45.0, min_bubbles=12, seed=0)
+    boxes = np.array([t["box_xyxy"] for t in tracks], np.float64).reshape(-1, 4) / scale
+    return boxes, np.array([len(t["indices"]) for t in tracks], np.float64)
+
+
 def overlay(labels: dict, det: np.ndarray, matched: np.ndarray, path: Path):
     from PIL import Image, ImageDraw
 
@@ -62,7 +83,8 @@ def main(argv=None):
     from pipelines.bubble.real_labels import in_region, iou_matrix, load_labels, match_detections
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--model", type=Path, default=None, help="run directory (method 'model')")
+    ap.add_argument("--method", choices=("model", "ransac"), default="model")
     ap.add_argument("--name", default=None, help="entry name in the JSON (default: the run folder name)")
     ap.add_argument("--scale", type=float, default=0.25)
     ap.add_argument("--score", type=float, default=0.3)
@@ -70,26 +92,37 @@ def main(argv=None):
     a = ap.parse_args(argv)
     labels = load_labels(LABELS)
     t0 = time.time()
-    det, scores = run_detector(a.model, a.scale, a.score)
+    if a.method == "model":
+        if a.model is None:
+            ap.error("--model RUN is required with --method model")
+        det, scores = run_detector(a.model, a.scale, a.score)
+    else:
+        det, scores = run_ransac(a.scale)
+    name = a.name or (a.model.name if a.method == "model" else "ransac_classical")
     keep = in_region(det, labels["region"])
     det, scores = det[keep], scores[keep]
+    # labelled tracks stop at the region's edge (beams run on into the right half): clip boxes there too
+    r = labels["region"]
+    det = np.stack([np.maximum(det[:, 0], r[0]), np.maximum(det[:, 1], r[1]), np.minimum(det[:, 2], r[2]),
+                    np.minimum(det[:, 3], r[3])], -1) if len(det) else det
     res = {f"iou{int(t * 100)}": match_detections(labels["boxes"], det, t, scores) for t in (0.5, 0.3)}
     best_iou = iou_matrix(labels["boxes"], det).max(1) if len(det) else np.zeros(len(labels["boxes"]))
-    entry = {"model": str(a.model), "scale": a.scale, "score_threshold": a.score, "seconds": round(time.time() - t0, 1),
+    entry = {"method": a.method, "model": str(a.model) if a.model else None, "scale": a.scale, "score_threshold": a.score, "seconds": round(time.time() - t0, 1),
              "n_labels": len(labels["boxes"]), "n_detections_in_region": int(len(det)),
              **{k: {kk: v[kk] for kk in ("recall", "precision", "n_matched")} for k, v in res.items()},
              "per_track_best_iou": {i: round(float(v), 3) for i, v in zip(labels["ids"], best_iou)},
-             "command": f"python benchmarks/bubble_real.py --model {a.model} --scale {a.scale} --score {a.score}"}
+             "command": "python benchmarks/bubble_real.py " + (f"--model {a.model} --score {a.score}" if a.method == "model"
+                                                               else "--method ransac") + f" --scale {a.scale}"}
     doc = json.loads(a.out.read_text()) if a.out.exists() else {}
     doc.setdefault("labels", str(LABELS.relative_to(ROOT)))
-    doc.setdefault("models", {})[a.name or a.model.name] = entry
+    doc.setdefault("models", {})[name] = entry
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(doc, indent=1))
     matched50 = np.zeros(len(det), bool)
     if len(det):
         m = iou_matrix(det, labels["boxes"])
         matched50 = m.max(1) >= 0.5
-    overlay(labels, det, matched50, a.out.with_name(f"bubble_real_labels_{a.name or a.model.name}.png"))
+    overlay(labels, det, matched50, a.out.with_name(f"bubble_real_labels_{name}.png"))
     print(json.dumps({k: entry[k] for k in ("n_detections_in_region", "iou50", "iou30")}, indent=1))
 
 
