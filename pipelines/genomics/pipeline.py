@@ -111,7 +111,8 @@ class GenomicsDataConfig(Section):
 
 
 class GenomicsModelConfig(Section):
-    """Model section: CNN trunk, recurrent layer, attention, head."""
+    """Model section: CNN trunk, recurrent layer, attention, head (window mode: ``stem_kernel``,
+    ``kernel_size``, ``num_layers``, ``dilation_base`` shape the trunk; nucleotide mode: ``stages``)."""
 
     filters: int = Field(32, ge=1)
     stem_kernel: int = Field(11, ge=1)
@@ -125,6 +126,9 @@ class GenomicsModelConfig(Section):
     attention_heads: int = Field(2, ge=0)
     key_dim: int = Field(16, ge=1)
     attention_window: int | None = Field(65, ge=1, description="nucleotide mode: local attention width; None = global")
+    stages: list[tuple[int, int, int]] | None = Field(
+        None, description="nucleotide mode: residual stages [kernel, dilation, blocks]; None = SpliceAI's rung for "
+        "data.context (80/400/2000/10000 nt of receptive field)")
     centre_radius: int = Field(12, ge=1, description="window mode: central positions fed to the head directly")
     hidden: int = Field(64, ge=1)
     linear_radius: int = Field(40, ge=0, description="window mode: linear read-out of bases within this radius")
@@ -191,7 +195,9 @@ class GenomicsPipeline(Pipeline):
         if d.mode == "window":
             return build_window_model(d.context, pool=m.pool, centre_radius=m.centre_radius, hidden=m.hidden,
                                       linear_radius=m.linear_radius, **common)
-        return build_nucleotide_model(d.context, attention_window=m.attention_window, **common)
+        return build_nucleotide_model(d.context, filters=m.filters, stages=m.stages, dropout=m.dropout, rnn=m.rnn,
+                                      rnn_units=m.rnn_units, attention_heads=m.attention_heads, key_dim=m.key_dim,
+                                      attention_window=m.attention_window)
 
     def build_metrics(self):
         import keras

@@ -39,7 +39,7 @@ from pipelines.genomics.genome import (
     read_annotation, transcript_region,
 )
 from pipelines.genomics.pwm import SplicePWM
-from pipelines.genomics.sequence import NEITHER, GenomicsDataError, encode, pad_slice, revcomp
+from pipelines.genomics.sequence import NEITHER, GenomicsDataError, base_codes, encode, pad_slice, revcomp
 
 if TYPE_CHECKING:
     from pipelines.genomics.pipeline import GenomicsConfig, GenomicsDataConfig
@@ -55,7 +55,7 @@ class Prepared:
     windows: dict[str, WindowSet] = field(default_factory=dict)  # split -> windows
     pieces: list[GenomePiece] = field(default_factory=list)
     gene_split: dict[tuple[str, str], str] = field(default_factory=dict)  # (piece, gene) -> split
-    chunks: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    chunks: dict[str, tuple[ChunkSet, np.ndarray, np.ndarray]] = field(default_factory=dict)
     pwm: SplicePWM | None = None
     summary: dict = field(default_factory=dict)
 
@@ -115,18 +115,62 @@ def eval_genes(P: Prepared, split: str, max_genes: int | None = None) -> list[tu
     return out
 
 
+class ChunkSet:
+    """Nucleotide-mode inputs of a split, streamed: each gene's transcript-sense region (with
+    ``context // 2`` nt of flank, N beyond the piece) is kept once as base codes, and chunk
+    ``i`` (``block + context`` nt, one-hot ``uint8``) is cut from it on demand, so no
+    ``[n, block + context, 4]`` array is ever materialised for training. ``np.asarray(chunks)``
+    encodes them all (small sets, tests)."""
+
+    def __init__(self, block: int, context: int):
+        self.block, self.context = block, context
+        self.regions: list[np.ndarray] = []  # int8 base codes per gene (4 = N)
+        self.index: list[tuple[int, int]] = []  # (region, offset) per chunk
+
+    def add_region(self, tseq: str, n_positions: int) -> None:
+        r = len(self.regions)
+        self.regions.append(base_codes(tseq))
+        self.index += [(r, a) for a in range(0, n_positions, self.block)]
+
+    @property
+    def width(self) -> int:
+        return self.block + self.context
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def subset(self, keep: np.ndarray) -> "ChunkSet":
+        out = ChunkSet(self.block, self.context)
+        out.regions, out.index = self.regions, [self.index[i] for i in keep]
+        return out
+
+    def x(self, i: int) -> np.ndarray:
+        """One-hot ``uint8 [block + context, 4]`` of chunk ``i`` (N past the region's end)."""
+        r, a = self.index[int(i)]
+        codes = self.regions[r][a : a + self.width]
+        out = np.zeros((self.width, 4), np.uint8)
+        ok = codes < 4
+        out[np.flatnonzero(ok), codes[ok]] = 1
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        x = np.stack([self.x(i) for i in range(len(self))]) if len(self) else np.zeros((0, self.width, 4), np.uint8)
+        return x if dtype is None else x.astype(dtype)
+
+
 def gene_chunks(P: Prepared, split: str, d: GenomicsDataConfig):
-    """Nucleotide mode: ``(x uint8 [n, block + context, 4], y int8 [n, block], w float32 [n, block])``
+    """Nucleotide mode: ``(x ChunkSet [n] of block + context nt, y int8 [n, block], w float32 [n, block])``
     of the split's genes, in ``block``-nt chunks with ``context // 2`` nt of flank each side."""
-    xs, ys, ws_ = [], [], []
+    xs = ChunkSet(d.block, d.context)
+    ys, ws_ = [], []
     for piece, gene in eval_genes(P, split, d.eval_max_genes) if split == "validation" else [
         (p, g) for p in P.pieces for n, g in p.genes.items()
         if P.gene_split[(p.name, n)] == split and has_sites(P, p.name, n)
     ]:
         tseq = transcript_region(piece, gene, d.context // 2)
         y = gene_labels(piece, gene)
+        xs.add_region(tseq, len(y))
         for a in range(0, len(y), d.block):
-            xs.append(pad_slice(tseq, a, a + d.block + d.context))
             yy = np.zeros(d.block, np.int8)
             ww = np.zeros(d.block, np.float32)
             part = y[a : a + d.block]
@@ -135,10 +179,9 @@ def gene_chunks(P: Prepared, split: str, d: GenomicsDataConfig):
             ww[yy > 0] = d.site_weight
             ys.append(yy)
             ws_.append(ww)
-    L = d.block + d.context
-    if not xs:
-        return np.zeros((0, L, 4), np.uint8), np.zeros((0, d.block), np.int8), np.zeros((0, d.block), np.float32)
-    return encode(xs, L), np.stack(ys), np.stack(ws_)
+    if not ys:
+        return xs, np.zeros((0, d.block), np.int8), np.zeros((0, d.block), np.float32)
+    return xs, np.stack(ys), np.stack(ws_)
 
 
 # ============================================================================ prepare
@@ -198,7 +241,8 @@ def prepare(d: GenomicsDataConfig, root: Path, seed: int) -> Prepared:
             rng = np.random.default_rng(seed)
             order = np.concatenate([rng.permutation(np.flatnonzero(has)), rng.permutation(np.flatnonzero(~has))])
             keep = np.sort(order[: d.max_train_examples])
-            P.chunks["train"] = tuple(a[keep] for a in P.chunks["train"])
+            x, y, w = P.chunks["train"]
+            P.chunks["train"] = (x.subset(keep), y[keep], w[keep])
         summary["chunks"] = {s: int(len(v[0])) for s, v in P.chunks.items()}
     summary["genes"] = {s: sorted(f"{p}:{g}" for (p, g), v in P.gene_split.items() if v == s
                                   and has_sites(P, p, g)) for s in ("train", "validation")}
@@ -224,16 +268,25 @@ def make_dataset(P: Prepared, config: GenomicsConfig, split: str, epoch=None, in
         x = encode(wset.seqs, window_width(d))
         y = np.asarray(wset.labels, np.int32)
         ds = tf.data.Dataset.from_tensor_slices((x, y))
-    else:
-        x, y, w = P.chunks[split]
-        if not len(x):
+    else:  # streamed: chunk indices through the pipeline, sequences cut from the gene regions on the fly
+        chunks, y, w = P.chunks[split]
+        if not len(chunks):
             raise GenomicsDataError(f"split '{split}' has no gene chunks")
-        ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32), w))
+        ds = tf.data.Dataset.from_tensor_slices((np.arange(len(chunks), dtype=np.int64), y.astype(np.int32), w))
+        L = chunks.width
+
+        def cut(i, yy, ww):
+            xx = tf.numpy_function(chunks.x, [i], tf.uint8, stateful=False)
+            return tf.ensure_shape(xx, (L, 4)), yy, ww
+
+        x = chunks
     ds = shard_for_worker(ds, input_context)
     training = split == "train"
     if training:  # epoch e's order and flank masks depend on (seed, e) only (resumes repeat them)
         ds = shuffle(ds, min(len(x), 50_000), config.seed, epoch=epoch)
-    W = x.shape[1]
+    if d.mode == "nucleotide":
+        ds = ds.map(cut, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    W = x.shape[1] if d.mode == "window" else x.width
     h = W // 2
     m = d.flank_mask_width
     p = d.flank_mask_prob if (training and d.mode == "window") else 0.0

@@ -45,6 +45,10 @@ def revcomp(seq: str) -> str:
     """Reverse complement (case and N preserved)."""
     return seq.translate(_COMP)[::-1]
 
+def base_codes(seq: str) -> np.ndarray:
+    """``int8`` base codes of a sequence (A, C, G, T = 0..3, anything else 4 = N)."""
+    return _LUT[np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)].astype(np.int8)
+
 def encode(seqs: list[str] | str, length: int | None = None) -> np.ndarray:
     """One-hot encode sequences into ``uint8 [n, L, 4]`` (A, C, G, T; N = all zeros).
 

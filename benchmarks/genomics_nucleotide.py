@@ -1,0 +1,163 @@
+"""Genomics benchmark, per-nucleotide mode: context ladder and ablations vs the PWM and SpliceAI.
+
+Trains ``configs/genomics/nucleotide.yaml`` once per arm through the generic runner (the whole
+hg38 chr2:1-1,699,999 piece is held out; only its whole genes are scored) and writes
+``benchmarks/results/genomics_nucleotide.json`` (rewritten after every arm) with, per arm:
+top-k accuracy (k = true sites of the class) and PR-AUC per class over every position of the
+held-out genes, the same for the PWM fitted on the same training windows, nt/s of the gene scan
+(network only) and training time.
+
+Arms (``--arms``, comma-separated; ``c400_cnn``, ``c400_rnn``, ``c400_attn``, ``c2000_attn``,
+``c10000_attn``): the context rung (flanking nt) and the trunk: CNN only (``rnn: none``,
+``attention_heads: 0``), + BiRNN, + BiRNN + windowed self-attention.
+
+When the ``spliceai`` package is importable (installed by hand for this benchmark only; it is
+GPLv3 and never a dependency), its five released models (10k context) are loaded with
+``keras.models.load_model(path, compile=False)`` and scored on the same genes in the same run,
+as the average of the five and as model 1 alone, with nt/s.
+
+Usage::
+
+    python benchmarks/genomics_nucleotide.py [--arms c400_cnn,c400_rnn,c400_attn] [--set key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TARGETS = {"topk_mean_heldout_genes": 0.90, "pr_auc_mean_heldout_genes": 0.90, "nt_per_s": "spliceai's"}
+ARMS = {
+    "c400_cnn": ["data.context=400", "model.rnn=none", "model.attention_heads=0"],
+    "c400_rnn": ["data.context=400", "model.attention_heads=0"],
+    "c400_attn": ["data.context=400"],
+    "c2000_attn": ["data.context=2000", "data.block=2000"],
+    "c10000_attn": ["data.context=10000", "data.block=5000"],
+}
+
+
+def _summary(m: dict, prefix: str) -> dict:
+    keys = ("acceptor_topk", "donor_topk", "acceptor_pr_auc", "donor_pr_auc")
+    out = {k: round(float(m[prefix + k]), 4) for k in keys if prefix + k in m}
+    if "acceptor_topk" in out and "donor_topk" in out:
+        out["topk_mean"] = round((out["acceptor_topk"] + out["donor_topk"]) / 2, 4)
+    if "acceptor_pr_auc" in out and "donor_pr_auc" in out:
+        out["pr_auc_mean"] = round((out["acceptor_pr_auc"] + out["donor_pr_auc"]) / 2, 4)
+    return out
+
+
+def gene_scan_speed(score, genes) -> float:
+    """nt/s of ``score(piece, gene)`` over the genes (after one warm-up call)."""
+    score(*genes[0])
+    t = time.perf_counter()
+    nt = 0
+    for piece, gene in genes:
+        score(piece, gene)
+        nt += gene.end0 - gene.start0
+    return round(nt / (time.perf_counter() - t), 1)
+
+
+def spliceai_scores(models, piece, gene) -> np.ndarray:
+    """SpliceAI's per-position [neither, acceptor, donor] over a gene (transcript sense), the
+    mean of ``models``: 5,000-nt blocks with 5,000 nt of context each side (N beyond the piece)."""
+    from pipelines.genomics.genome import transcript_region
+    from pipelines.genomics.inference import predict
+    from pipelines.genomics.sequence import encode, pad_slice
+
+    L = gene.end0 - gene.start0
+    tseq = transcript_region(piece, gene, 5000)
+    starts = list(range(0, L, 5000))
+    x = encode([pad_slice(tseq, s, s + 15000) for s in starts], 15000).astype(np.float32)
+    p = np.mean([predict(m, x, 4) for m in models], axis=0)
+    return np.concatenate(p)[:L]
+
+
+def run_spliceai(genes) -> dict | None:
+    try:
+        import spliceai
+    except ImportError:
+        return None
+    import keras
+
+    from pipelines.genomics.genome import gene_labels
+    from pipelines.genomics.metrics import site_metrics
+
+    folder = Path(spliceai.__file__).parent / "models"
+    models = [keras.models.load_model(folder / f"spliceai{i}.h5", compile=False) for i in range(1, 6)]
+    y = np.concatenate([gene_labels(p, g) for p, g in genes])
+    out = {"package_version": getattr(spliceai, "__version__", "1.3.1"), "models": 5}
+    for name, ms in (("ensemble5", models), ("model1", models[:1])):
+        t = time.perf_counter()
+        probs = np.concatenate([spliceai_scores(ms, p, g) for p, g in genes])
+        secs = time.perf_counter() - t
+        out[name] = {**_summary(site_metrics(y, probs, ""), ""), "nt_per_s": round(len(y) / secs, 1)}
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default=str(ROOT / "configs/genomics/nucleotide.yaml"))
+    ap.add_argument("--arms", default="c400_cnn,c400_rnn,c400_attn")
+    ap.add_argument("--set", dest="overrides", action="append", default=[])
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/genomics_nucleotide.json"))
+    ap.add_argument("--runs", default=str(ROOT / "runs/benchmark_genomics_nucleotide"))
+    ap.add_argument("--no-spliceai", action="store_true")
+    args = ap.parse_args(argv)
+
+    import keras
+
+    import pipelines.genomics  # noqa: F401
+    from pipelines.genomics.pipeline import GenomicsPipeline
+    from sciarch.config import load_config
+    from sciarch.runner import load_run_model, run_pipeline
+
+    out = Path(args.out)
+    result = {"config": str(Path(args.config).resolve().relative_to(ROOT)), "overrides": args.overrides,
+              "host": platform.node(), "cpus": os.cpu_count(), "targets": TARGETS, "arms": {}}
+
+    def write():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2, default=float) + "\n")
+
+    genes = None
+    for arm in [a for a in args.arms.split(",") if a]:
+        cfg = load_config(args.config, ARMS[arm] + args.overrides, pipeline="genomics")
+        t0 = time.perf_counter()
+        run = run_pipeline(cfg, out=Path(args.runs) / arm, overwrite=True)  # a benchmark retrains
+        train_s = time.perf_counter() - t0
+        model = load_run_model(run.dir)
+        keras.utils.set_random_seed(cfg.seed)
+        pipe = GenomicsPipeline(cfg, run.dir)
+        P = pipe.prepare()
+        genes = pipe.eval_genes(P, "validation")
+        ev = json.loads((Path(run.dir) / "metrics.json").read_text())["evaluation"]
+        result["arms"][arm] = {
+            "overrides": ARMS[arm], "run_dir": str(run.dir), "train_and_runner_eval_s": round(train_s, 1),
+            "params": int(model.count_params()), "train_chunks": int(ev.get("data/train_chunks", 0)),
+            "genes": [f"{p.name}:{g.name}" for p, g in genes], "positions": int(ev.get("genes/positions", 0)),
+            "model": _summary(ev, "genes/"), "pwm": _summary(ev, "genes/pwm/"),
+            "windows": {k: round(float(v), 4) for k, v in ev.items() if k.startswith("windows/") and "accuracy" in k},
+            "nt_per_s": gene_scan_speed(lambda p, g: pipe.score_gene(model, p, g), genes),
+        }
+        result["train_genes"] = len(P.summary["genes"]["train"])
+        print(arm, json.dumps(result["arms"][arm]["model"]), "pwm", json.dumps(result["arms"][arm]["pwm"]), flush=True)
+        write()
+    if genes and not args.no_spliceai:
+        result["spliceai"] = run_spliceai(genes)
+        print("spliceai", json.dumps(result["spliceai"]), flush=True)
+        write()
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
