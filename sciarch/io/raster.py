@@ -440,13 +440,13 @@ def write_geotiff(path: str | Path, array: np.ndarray, grid: RasterGrid, nodata:
         with rasterio.open(path, "w", **profile) as dst:
             dst.write(out, 1)
         return path
-    import rasterio.shutil
     from rasterio.io import MemoryFile
+    from rasterio.shutil import copy as rio_copy
 
     with MemoryFile() as mem:
         with mem.open(**profile) as tmp:
             tmp.write(out, 1)
         with mem.open() as tmp:
-            rasterio.shutil.copy(tmp, path, driver="COG", compress="deflate", blocksize=int(blocksize),
-                                 overview_resampling=overview_resampling, overviews="auto")
+            rio_copy(tmp, path, driver="COG", compress="deflate", blocksize=int(blocksize),
+                     overview_resampling=overview_resampling, overviews="auto")
     return path
