@@ -6,6 +6,11 @@
 * ``predict RUN --genome piece.fa.gz --annotation table.tsv --gene TPO --out tpo`` ->
   scores over the gene in chromosome coordinates, strand-aware, with the annotated sites
   as a ``label`` column and the gene's top-k / PR-AUC printed.
+* ``variants RUN --vcf in.vcf --genome FA --annotation TSV --out out.vcf|out.tsv [--distance 50]``
+  -> acceptor/donor gain/loss delta scores and their positions within ``--distance`` nt of each
+  variant, per annotated gene covering it (SpliceAI's ``ALLELE|SYMBOL|DS_AG|DS_AL|DS_DG|DS_DL|
+  DP_AG|DP_AL|DP_DG|DP_DL`` INFO convention; :mod:`pipelines.genomics.variants`), streamed with a
+  progress bar on stderr.
 * ``build-tfds --data-dir DIR`` builds the TFDS data sets offline from ``data/genomics``.
 
 Window-mode runs score GT/AG candidates (other positions are not written); nucleotide-mode
@@ -117,6 +122,34 @@ def predict(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
     typer.echo(f"wrote {tsv} and {bed}")
+
+
+@app.command("variants")
+def variants(
+    run_dir: Path = typer.Option(..., "--model", help="trained run directory (holds model.keras and config.yaml)"),
+    vcf: Path = typer.Option(..., "--vcf", help="input VCF (plain or .gz)"),
+    genome: Path = typer.Option(..., "--genome", help="genome FASTA (chromosomes or pieces, plain or .gz)"),
+    annotation: Path = typer.Option(..., "--annotation", help="SpliceAI-style exon annotation table"),
+    out: Path = typer.Option(..., "--out", "-o", help="output: .tsv for a table, anything else for a VCF"),
+    distance: int = typer.Option(50, "--distance", "-D", min=0, help="score positions within this many nt"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
+) -> None:
+    """Score VCF variants: splice acceptor/donor gain and loss (delta scores and positions)."""
+    from pipelines.genomics import genome as G
+    from pipelines.genomics import variants as V
+    from pipelines.genomics.sequence import GenomicsDataError
+    from sciarch.io.fasta import FastaError
+
+    try:
+        pipe, model = _load(run_dir)
+        scorer = V.VariantScorer(model, pipe.config.data, V.GenomeSequences(genome), G.read_annotation(annotation),
+                                 distance)
+        n = V.score_vcf(scorer, vcf, out, progress=progress)
+    except (FastaError, GenomicsDataError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{n['records']:,} record(s), {n['scored']:,} inside an annotated gene, {n['rows']:,} score row(s); "
+               f"wrote {out}")
 
 
 @app.command("build-tfds")
