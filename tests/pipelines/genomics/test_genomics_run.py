@@ -37,3 +37,32 @@ def test_sciarch_run_writes_model_metrics_and_figures(tmp_path, mini_data, mode)
     assert "ism_donor.png" in report and "windows/pwm/donor_accuracy" in report
     model = load_run_model(run.dir)  # the exported model reloads with the sciarch layers
     assert model.output_shape == ((None, 3) if mode == "window" else (None, None, 3))
+
+
+def test_ensemble_run_saves_one_model_that_reloads_in_safe_mode(tmp_path, mini_data):
+    """train.ensemble: 2 on a tiny nucleotide run: one model.keras, loaded with safe_mode=True,
+    whose per-position probabilities are the mean of the two members'."""
+    import keras
+    import numpy as np
+
+    from pipelines.genomics import sequence as S
+    from sciarch.config import validate
+    from sciarch.runner import run_pipeline
+    from pipelines.genomics.pipeline import GenomicsPipeline
+
+    model = {k: v for k, v in TINY_MODEL.items() if k not in ("pool", "centre_radius", "linear_radius")}
+    cfg = validate({"pipeline": "genomics", "seed": 0,
+                    "data": {"root": str(mini_data), "mode": "nucleotide", "context": 80, "block": 200,
+                             "sources": ["genome"], "validation_fraction": 0.5, "max_train_examples": 8,
+                             "eval_max_genes": 1},
+                    "model": model, "train": {"epochs": 1, "batch_size": 8, "ensemble": 2, "tensorboard": False,
+                                              "verbose": 0}}, GenomicsPipeline.config_cls)
+    run = run_pipeline(cfg, out=tmp_path / "run")
+    ens = keras.models.load_model(run.dir / "model.keras", safe_mode=True)
+    members = [keras.models.load_model(run.dir / "members" / str(k) / "model.keras", safe_mode=True) for k in (0, 1)]
+    x = S.encode(["ACGTTAGGTAAGTCCAG" * 20], 340).astype(np.float32)
+    p = [np.asarray(m(x, training=False)) for m in members]
+    assert not np.allclose(p[0], p[1])  # different seeds
+    np.testing.assert_allclose(np.asarray(ens(x, training=False)), (p[0] + p[1]) / 2, atol=1e-5)
+    metrics = json.loads((run.dir / "metrics.json").read_text())
+    assert metrics["ensemble"]["members"] == 2 and len(metrics["ensemble"]["member_headline"]) == 2
