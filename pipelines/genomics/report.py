@@ -90,6 +90,8 @@ def write_report_figures(pipe, model, out_dir: Path, dpi: int = 110) -> list[Pat
     """Write the pipeline's figures into ``out_dir``; return their paths."""
     import keras
 
+    from sciarch.ensemble import ensemble_members
+
     plt = _plt()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -118,19 +120,20 @@ def write_report_figures(pipe, model, out_dir: Path, dpi: int = 110) -> list[Pat
         p = predict(model, full_input(x), 256)
         return p[:, S.DONOR] if mode == "window" else p[:, h - 1, S.DONOR]
 
-    # ---- attention weights over the example
+    # ---- attention weights over the example (an ensemble shows its first member's)
+    net = ensemble_members(model)[0]
     try:
         x = S.encode(seq).astype(np.float32)
         if mode == "window":
-            layer = model.get_layer(POOLING_LAYER)
-            sub = keras.Model(model.inputs, layer.output[1])
+            layer = net.get_layer(POOLING_LAYER)
+            sub = keras.Model(net.inputs, layer.output[1])
             w = np.asarray(sub.predict(x, verbose=0))[0]
             pos = (np.arange(len(w)) + 0.5) * (W / len(w)) - h
             title = "attention-pooling weights (network's read-out over the window)"
         else:
-            layer = model.get_layer(SELF_ATTENTION_LAYER)
+            layer = net.get_layer(SELF_ATTENTION_LAYER)
             inp = layer.input
-            sub = keras.Model(model.inputs, inp)
+            sub = keras.Model(net.inputs, inp)
             feats = sub.predict(full_input(x), verbose=0)
             _, scores = layer(feats, return_attention_scores=True)
             scores = np.asarray(scores)[0]

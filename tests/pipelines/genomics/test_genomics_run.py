@@ -66,3 +66,6 @@ def test_ensemble_run_saves_one_model_that_reloads_in_safe_mode(tmp_path, mini_d
     np.testing.assert_allclose(np.asarray(ens(x, training=False)), (p[0] + p[1]) / 2, atol=1e-5)
     metrics = json.loads((run.dir / "metrics.json").read_text())
     assert metrics["ensemble"]["members"] == 2 and len(metrics["ensemble"]["member_headline"]) == 2
+    # the report reads the attention of an ensemble's first member
+    assert (run.dir / "attention_example.png").is_file()
+    assert not (run.dir / "attention_example.error.txt").exists()
