@@ -26,7 +26,7 @@ demo: venv
 
 ## The default test run (slow-marked tests excluded).
 test: venv
-	$(VENV)/bin/pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q -m "not slow" --durations=15 $(PYTEST_ARGS)
 
 test-all: venv
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
