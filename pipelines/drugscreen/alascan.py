@@ -73,12 +73,12 @@ def alanine_scan(
 ) -> ScanResult:
     """Scan ``sequence`` against ``smiles`` with a model built by
     :func:`pipelines.drugscreen.model.build_affinity_model` (or loaded from a run)."""
-    from pipelines.drugscreen.model import AFFINITY_HEAD, LIGAND_ENCODER, PROTEIN_ENCODER  # imports Keras
+    from pipelines.drugscreen.model import AFFINITY_HEAD, LIGAND_ENCODER, PROTEIN_ENCODER, graph_features_of  # Keras
 
     lig_enc = model.get_layer(LIGAND_ENCODER)
     prot_enc = model.get_layer(PROTEIN_ENCODER)
     head = model.get_layer(AFFINITY_HEAD)
-    graph = collate_graphs([featurize_smiles(smiles)])
+    graph = collate_graphs([featurize_smiles(smiles, features=graph_features_of(lig_enc))])
     lig = np.asarray(lig_enc(graph, training=False))
     wt = tokenize_protein(sequence, max_length, name="target")
     n = len(sequence)

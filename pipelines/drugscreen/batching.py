@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sciarch.io.molecules import ATOM_FEATURE_DIM, BOND_FEATURE_DIM, MolGraph
+from sciarch.io.molecules import MolGraph, feature_dims
 
 from pipelines.drugscreen.data import DTAData, Pairs
 
@@ -29,10 +29,11 @@ def graph_tables(data: DTAData):
     (``None`` graph) is stood in for by a one-atom placeholder."""
     import tensorflow as tf
 
+    atom_dim, bond_dim = feature_dims(data.graph_features)
     placeholder = MolGraph(
-        np.zeros((1, ATOM_FEATURE_DIM), np.float32),
+        np.zeros((1, atom_dim), np.float32),
         np.zeros((0, 2), np.int32),
-        np.zeros((0, BOND_FEATURE_DIM), np.float32),
+        np.zeros((0, bond_dim), np.float32),
     )
     graphs = [g if g is not None else placeholder for g in data.graphs]
     n_atoms = np.array([g.num_atoms for g in graphs], np.int64)
@@ -42,7 +43,7 @@ def graph_tables(data: DTAData):
         np.concatenate([g.edge_index for g in graphs]).reshape(-1, 2), n_edges
     )
     bonds = tf.RaggedTensor.from_row_lengths(
-        np.concatenate([g.bond_features for g in graphs]).reshape(-1, BOND_FEATURE_DIM), n_edges
+        np.concatenate([g.bond_features for g in graphs]).reshape(-1, bond_dim), n_edges
     )
     return atoms, edges, bonds
 
@@ -84,6 +85,7 @@ def graph_gatherer(data: DTAData):
     import tensorflow as tf
 
     atoms_rt, edges_rt, bonds_rt = graph_tables(data)
+    atom_dim, bond_dim = feature_dims(data.graph_features)
 
     def gather(d):
         atoms = tf.gather(atoms_rt, d)
@@ -95,10 +97,10 @@ def graph_gatherer(data: DTAData):
         max_e = tf.maximum(tf.reduce_max(n_edges), 1)
         b = tf.shape(d, out_type=tf.int64)[0]
         return {
-            "atom_features": atoms.to_tensor(shape=tf.stack([b, max_n, ATOM_FEATURE_DIM])),
+            "atom_features": atoms.to_tensor(shape=tf.stack([b, max_n, atom_dim])),
             "atom_mask": tf.sequence_mask(n_atoms, max_n, dtype=tf.float32),
             "edge_index": edges.to_tensor(shape=tf.stack([b, max_e, 2])),
-            "bond_features": bonds.to_tensor(shape=tf.stack([b, max_e, BOND_FEATURE_DIM])),
+            "bond_features": bonds.to_tensor(shape=tf.stack([b, max_e, bond_dim])),
             "bond_mask": tf.sequence_mask(n_edges, max_e, dtype=tf.float32),
         }
 

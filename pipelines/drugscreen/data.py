@@ -39,7 +39,7 @@ from typing import Literal
 import numpy as np
 
 from sciarch.io.fasta import read_fasta
-from sciarch.io.molecules import FeaturizationError, MolGraph, featurize_smiles
+from sciarch.io.molecules import DEFAULT_GRAPH_FEATURES, FeaturizationError, MolGraph, featurize_smiles
 from sciarch.io.sequences import DEFAULT_MAX_LENGTH, SequenceError, tokenize_protein
 from sciarch.pipeline import PROJECT_ROOT
 
@@ -184,6 +184,7 @@ class DTAData:
     Args (of :meth:`load`):
         dataset: "davis" or "kiba" (folder under ``data/drugscreen``) or a folder path.
         smiles: "isomeric" (stereo kept, default) or "canonical" ligand file.
+        graph_features: ligand graph feature version, "v1" or "v2" (:mod:`sciarch.io.molecules`).
         max_protein_length: token length (pad/truncate).
         on_bad_input: "error" (stop, listing every problem) or "skip" (drop affected
             pairs and record the problems).
@@ -206,6 +207,7 @@ class DTAData:
     problems: list[str] = field(default_factory=list)
     on_bad_input: str = "error"
     max_protein_length: int = DEFAULT_MAX_LENGTH
+    graph_features: str = DEFAULT_GRAPH_FEATURES
     #: mutant record index -> wild-type record index (mutants resolved from their names)
     mutants: dict[int, int] = field(default_factory=dict)
     mutant_notes: list[str] = field(default_factory=list)
@@ -216,6 +218,7 @@ class DTAData:
         dataset: str = "davis",
         *,
         smiles: Literal["isomeric", "canonical"] = "isomeric",
+        graph_features: str = DEFAULT_GRAPH_FEATURES,
         max_protein_length: int = DEFAULT_MAX_LENGTH,
         on_bad_input: Literal["error", "skip"] = "error",
         root: str | Path | None = None,
@@ -239,7 +242,7 @@ class DTAData:
         graphs: list[MolGraph | None] = []
         for s, ident, lineno in zip(smi, drug_ids, lig_lines):
             try:
-                graphs.append(featurize_smiles(s))
+                graphs.append(featurize_smiles(s, features=graph_features))
             except FeaturizationError as exc:
                 graphs.append(None)
                 problems.append(f"{lig_path}:{lineno}: ligand '{ident}': {exc.reason}: {s[:60]!r}")
@@ -285,6 +288,7 @@ class DTAData:
             problems=problems,
             on_bad_input=on_bad_input,
             max_protein_length=max_protein_length,
+            graph_features=graph_features,
             mutants={i: w for i, (w, _) in mutants.items()},
             mutant_notes=mutant_notes,
         )

@@ -43,7 +43,7 @@ import keras
 from keras import ops
 
 from pipelines.drugscreen.config import DrugScreenModelConfig  # noqa: F401  (the model section, TF-free)
-from sciarch.io.molecules import ATOM_FEATURE_DIM, BOND_FEATURE_DIM, GRAPH_KEYS
+from sciarch.io.molecules import DEFAULT_GRAPH_FEATURES, GRAPH_FEATURE_VERSIONS, GRAPH_KEYS, feature_dims
 from sciarch.io.sequences import VOCAB_SIZE
 from sciarch.layers import (
     DilatedResidualStack,
@@ -117,21 +117,39 @@ def _take_all(tensors: dict, index) -> dict:
 
 
 # ----------------------------------------------------------------------------- inputs
-def graph_inputs() -> dict:
-    """Symbolic inputs of a padded graph batch (names = the graph-batch keys)."""
+def graph_inputs(graph_features: str = DEFAULT_GRAPH_FEATURES, encoder: keras.Model | None = None) -> dict:
+    """Symbolic inputs of a padded graph batch (names = the graph-batch keys), sized for the
+    feature version ``graph_features`` or for the inputs of a ligand ``encoder``."""
+    if encoder is not None:
+        atom_dim = encoder.input["atom_features"].shape[-1]
+        bond_dim = encoder.input["bond_features"].shape[-1]
+    else:
+        atom_dim, bond_dim = feature_dims(graph_features)
     return {
-        "atom_features": keras.Input((None, ATOM_FEATURE_DIM), dtype="float32", name="atom_features"),
+        "atom_features": keras.Input((None, atom_dim), dtype="float32", name="atom_features"),
         "atom_mask": keras.Input((None,), dtype="float32", name="atom_mask"),
         "edge_index": keras.Input((None, 2), dtype="int32", name="edge_index"),
-        "bond_features": keras.Input((None, BOND_FEATURE_DIM), dtype="float32", name="bond_features"),
+        "bond_features": keras.Input((None, bond_dim), dtype="float32", name="bond_features"),
         "bond_mask": keras.Input((None,), dtype="float32", name="bond_mask"),
     }
 
 
+def graph_features_of(encoder: keras.Model) -> str:
+    """The graph feature version ("v1" / "v2") a ligand encoder was built for (from its input sizes)."""
+    dims = (encoder.input["atom_features"].shape[-1], encoder.input["bond_features"].shape[-1])
+    for version in GRAPH_FEATURE_VERSIONS:
+        if feature_dims(version) == dims:
+            return version
+    raise ValueError(f"ligand encoder '{encoder.name}' takes atom/bond features of sizes {dims}, which match no graph "
+                     f"feature version ({', '.join(f'{v}: {feature_dims(v)}' for v in GRAPH_FEATURE_VERSIONS)})")
+
+
 # ----------------------------------------------------------------------------- encoders
-def build_ligand_encoder(cfg: DrugScreenModelConfig, name: str = LIGAND_ENCODER) -> keras.Model:
+def build_ligand_encoder(
+    cfg: DrugScreenModelConfig, name: str = LIGAND_ENCODER, graph_features: str = DEFAULT_GRAPH_FEATURES
+) -> keras.Model:
     """Graph dict -> ``[B, ligand_embedding]``; invariant to atom order."""
-    g = graph_inputs()
+    g = graph_inputs(graph_features)
     h = keras.layers.Dense(cfg.gnn_units, name="atom_embedding")(g["atom_features"])
     for i in range(cfg.gnn_depth):
         if cfg.gnn == "gin":
@@ -211,12 +229,15 @@ def unique_rows_encoder(encoder: keras.Model, name: str = "unique_protein_encode
     return keras.Model(tokens, ops.take(encoder(ops.take(tokens, keep, axis=0)), inverse, axis=0), name=name)
 
 
-def build_affinity_model(cfg: DrugScreenModelConfig, output_bias: float = 0.0) -> keras.Model:
-    """The full absolute-affinity model (see the module docstring for its structure)."""
-    ligand_encoder = build_ligand_encoder(cfg)
+def build_affinity_model(
+    cfg: DrugScreenModelConfig, output_bias: float = 0.0, graph_features: str = DEFAULT_GRAPH_FEATURES
+) -> keras.Model:
+    """The full absolute-affinity model (see the module docstring for its structure); the ligand
+    inputs are sized for the graph feature version ``graph_features``."""
+    ligand_encoder = build_ligand_encoder(cfg, graph_features=graph_features)
     protein_encoder = build_protein_encoder(cfg)
     head = build_affinity_head(cfg, output_bias)
-    g = graph_inputs()
+    g = graph_inputs(graph_features)
     tokens = keras.Input((None,), dtype="int32", name="protein_tokens")
     if cfg.unique_ligands:
         keep_l, inverse_l = UniqueRows(name="unique_ligands")([g[k] for k in GRAPH_KEYS])
@@ -245,7 +266,7 @@ def build_siamese_model(
     """
     ligand_encoder = ligand_encoder or build_ligand_encoder(cfg)
     protein_encoder = protein_encoder or build_protein_encoder(cfg)
-    g = graph_inputs()
+    g = graph_inputs(encoder=ligand_encoder)
     wt = keras.Input((None,), dtype="int32", name="wt_tokens")
     mut = keras.Input((None,), dtype="int32", name="mut_tokens")
     lig = ligand_encoder(g)

@@ -39,6 +39,10 @@ class DrugScreenDataConfig(Section):
 
     dataset: str = Field("davis", description="davis | kiba (folder under data/drugscreen) or a folder path")
     smiles: Literal["isomeric", "canonical"] = "isomeric"
+    graph_features: Literal["v1", "v2"] = Field(
+        "v1", description="ligand graph feature version (sciarch.io.molecules): v1 (runs without this key) or "
+        "v2 (fast featuriser: two RDKit calls per molecule)"
+    )
     split: Literal["fold", "cold_drug", "cold_target"] = "fold"
     fold: int = Field(0, ge=0, le=4, description="validation fold (DeepDTA cv_fold, or cold group)")
     max_protein_length: int = Field(DEFAULT_MAX_LENGTH, ge=8)
@@ -89,6 +93,7 @@ class DrugScreenPipeline(Pipeline):
             self._data = DTAData.load(
                 d.dataset,
                 smiles=d.smiles,
+                graph_features=d.graph_features,
                 max_protein_length=d.max_protein_length,
                 on_bad_input=d.on_bad_input,
                 apply_mutations=d.apply_mutations,
@@ -130,7 +135,9 @@ class DrugScreenPipeline(Pipeline):
         y = self.data.pairs.y[self.split_index("train")]
         from pipelines.drugscreen.model import build_affinity_model
 
-        return build_affinity_model(self.config.model, output_bias=float(np.mean(y)) if y.size else 0.0)
+        return build_affinity_model(
+            self.config.model, output_bias=float(np.mean(y)) if y.size else 0.0, graph_features=self.config.data.graph_features
+        )
 
     def build_metrics(self):
         import keras
@@ -148,6 +155,7 @@ class DrugScreenPipeline(Pipeline):
         return DTAData.load(
             str(folder),
             smiles=d.smiles,
+            graph_features=d.graph_features,
             max_protein_length=d.max_protein_length,
             on_bad_input=d.on_bad_input,
             apply_mutations=d.apply_mutations,

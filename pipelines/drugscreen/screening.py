@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from sciarch.io.molecules import GRAPH_KEYS
+from sciarch.io.molecules import DEFAULT_GRAPH_FEATURES, GRAPH_KEYS, feature_dims
 from sciarch.screening.scoring import (
     ScorerError,
     file_sha256,
@@ -38,7 +38,7 @@ from sciarch.screening.scoring import (
     truncation_warning,
 )
 
-from pipelines.drugscreen.model import AFFINITY_HEAD, LIGAND_ENCODER, PROTEIN_ENCODER
+from pipelines.drugscreen.model import AFFINITY_HEAD, LIGAND_ENCODER, PROTEIN_ENCODER, graph_features_of
 
 __all__ = ["AffinityModelScorer"]
 
@@ -118,11 +118,16 @@ class AffinityModelScorer:
             for _, prot, _ in self.members
         ]  # per member [T, Dp], computed once
         self._lig_inputs = _input_names(self.ligand_encoder) or list(GRAPH_KEYS)
+        #: the ligand graph feature version the model was trained with (the screen featurises with it)
+        self.graph_features = graph_features_of(self.ligand_encoder)
+        self._atom_dim = feature_dims(self.graph_features)[0]
         self.fingerprint = {
             "sha256": model_sha256,
             "targets": {n: hashlib.sha256(s.encode()).hexdigest()[:16] for n, s in targets},
             "max_protein_length": int(max_protein_length),
         }
+        if self.graph_features != DEFAULT_GRAPH_FEATURES:  # fingerprints of v1 models stay as they were
+            self.fingerprint["graph_features"] = self.graph_features
         spec = {
             "atom_features": tf.TensorSpec([None, None, None], tf.uint8),
             "atom_mask": tf.TensorSpec([None, None], tf.uint8),
@@ -152,6 +157,11 @@ class AffinityModelScorer:
     def score(self, arrays: dict) -> np.ndarray:
         """Scores ``[B, T]`` (float32) for one padded graph batch (uint8 transport or float32)."""
         batch = {k: arrays[k] for k in GRAPH_KEYS}
+        if batch["atom_features"].shape[-1] != self._atom_dim:
+            raise ScorerError(
+                f"the ligand batch has {batch['atom_features'].shape[-1]} atom features; this model was trained on "
+                f"graph features {self.graph_features} ({self._atom_dim} atom features)"
+            )
         compact = batch["atom_features"].dtype == np.uint8
         if compact:
             batch = {k: (v if k == "edge_index" else v.astype(np.uint8, copy=False)) for k, v in batch.items()}

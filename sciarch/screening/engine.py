@@ -51,7 +51,7 @@ from sciarch.screening.options import ScreenError, ScreenOptions
 from sciarch.screening.progress import ScreenProgress
 from sciarch.screening.ranking import TopN, ranking_key
 from sciarch.screening.readers import LibraryReadError, RawChunk, iter_raw_chunks
-from sciarch.screening.scoring import score_chunk
+from sciarch.screening.scoring import score_chunk, with_scorer_features
 
 __all__ = ["CHECKPOINT_VERSION", "ScreenError", "ScreenIncomplete", "ScreenInterrupted", "run_screen"]
 
@@ -134,6 +134,7 @@ class _Screen:
         pool = _make_pool(workers) if workers > 0 else None  # starts while the model loads
         try:
             self.scorer = self.scorer_factory()
+            self.fopts = with_scorer_features(self.fopts, self.scorer)
             self.target_names = list(self.scorer.target_names)
             self.score_columns = [f"score_{n}" for n in self.target_names]
             self.rank_by = cfg.resolve_rank_by(self.target_names)

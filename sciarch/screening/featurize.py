@@ -31,12 +31,14 @@ import numpy as np
 from rdkit import Chem, RDLogger
 
 from sciarch.io.molecules import (
+    DEFAULT_GRAPH_FEATURES,
     GRAPH_KEYS,
     FeaturizationError,
     GraphPacker,
     MolGraph,
     PackedGraphs,
     collate_graphs,
+    feature_dims,
     largest_fragment,
     parse_smiles,
 )
@@ -83,6 +85,8 @@ class FeaturizeOptions:
         filters: names from :data:`FILTERS`; a molecule matching any is rejected.
         batch_size: molecules per padded batch.
         compact: send 0/1 features as uint8.
+        graph_features: graph feature version (:mod:`sciarch.io.molecules`); a scorer that
+            names one (``scorer.graph_features``) sets it for its screen.
     """
 
     kind: str = "smi"
@@ -96,8 +100,10 @@ class FeaturizeOptions:
     filters: tuple[str, ...] = ()
     batch_size: int = 1024
     compact: bool = True
+    graph_features: str = DEFAULT_GRAPH_FEATURES
 
     def __post_init__(self):
+        feature_dims(self.graph_features)  # ValueError for an unknown version
         unknown = [f for f in self.filters if f not in FILTERS]
         if unknown:
             raise ValueError(f"unknown filter(s) {', '.join(unknown)}; choose from {', '.join(FILTERS)}")
@@ -329,7 +335,7 @@ def _featurize(records: Iterable[tuple[int, bytes]], opts: FeaturizeOptions):
     """Parse, filter and featurise records into one :class:`PackedGraphs` (row ``i`` = ``accepted[i]``)."""
     accepted: list[_Accepted] = []
     rejects: list[Reject] = []
-    packer = GraphPacker()
+    packer = GraphPacker(opts.graph_features)
     max_atoms = opts.max_atoms
     for line, raw in records:
         try:

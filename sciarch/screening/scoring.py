@@ -30,6 +30,7 @@ from typing import Optional, Protocol, Sequence
 import numpy as np
 
 __all__ = [
+    "with_scorer_features",
     "SCORER_ATTRIBUTES",
     "Scorer",
     "ScorerError",
@@ -124,6 +125,20 @@ def truncation_warning(note: dict) -> str:
         f"warning: {where}: {note['length']:,} residues, longer than the model's maximum length "
         f"{note['max_length']:,}; only the first {note['max_length']:,} are scored"
     )
+
+
+def with_scorer_features(opts, scorer):
+    """``opts`` (featuriser options) set to the graph feature version ``scorer`` was trained on.
+
+    A scorer may name its version as ``scorer.graph_features`` ("v1", "v2"); one that does not
+    (or no scorer) leaves ``opts`` as they are.
+    """
+    import dataclasses
+
+    version = getattr(scorer, "graph_features", None) if scorer is not None else None
+    if not version or version == opts.graph_features:
+        return opts
+    return dataclasses.replace(opts, graph_features=version)
 
 
 def score_chunk(scorer, chunk) -> np.ndarray:

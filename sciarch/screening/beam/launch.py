@@ -35,7 +35,7 @@ from sciarch.screening.options import ScreenError, ScreenOptions
 from sciarch.screening.outputs import REJECTED_HEADER, hits_csv_text
 from sciarch.screening.ranking import Hit
 from sciarch.screening.readers import LibraryReadError, LibrarySpec, detect_format
-from sciarch.screening.scoring import ScorerError, file_sha256, load_targets, make_scorer
+from sciarch.screening.scoring import ScorerError, file_sha256, load_targets, make_scorer, with_scorer_features
 
 __all__ = ["BeamJob", "build_pipeline", "expand_library", "prepare", "run_beam_screen"]
 
@@ -110,6 +110,8 @@ def prepare(opts: ScreenOptions, job: BeamJob) -> dict:
         scorer = make_scorer(model, [Path(t) for t in job.targets], job.scorer)
         target_names = list(scorer.target_names)
         truncated = list(getattr(scorer, "truncated_targets", None) or [])
+    else:
+        scorer = None  # a remote run is loaded by the workers only: its graph features are v1 or refused there
     rank_by = opts.resolve_rank_by(target_names)
     options = {}
     for i, p in enumerate(shards):
@@ -120,7 +122,7 @@ def prepare(opts: ScreenOptions, job: BeamJob) -> dict:
             spec = LibrarySpec(p, kind)
         else:
             spec = opts.library_spec(p)
-        options[i] = opts.featurize_options(spec)
+        options[i] = with_scorer_features(opts.featurize_options(spec), scorer)
     return {
         "shards": shards,
         "shard_names": names,
