@@ -20,7 +20,8 @@ names a trained run. Result: ``benchmarks/results/screen_throughput.json``.
 Usage:
     python benchmarks/screen_throughput.py                 # full: 220k lines + 100k/1M memory
     python benchmarks/screen_throughput.py --lines 50000 --no-memory   # quick look
-    python benchmarks/screen_throughput.py --featurize-only --out benchmarks/results/screen_throughput_featurize.json
+    python benchmarks/screen_throughput.py --featurize-only --model models/davis-gin-v2 \
+        --out benchmarks/results/screen_throughput_featurize.json   # per-core CPU rates of each stage
 """
 
 from __future__ import annotations
@@ -203,16 +204,18 @@ def run_screen(lib: Path, run_dir: Path, target: Path, out: Path, workers: int |
     }
 
 
-def featurize_rates(n: int = 20_000) -> dict:
-    """CPU-time rates (molecules/s per core) of parse-only, the featuriser alone and the worker's
-    whole path (parse, featurise, pack uint8 batches) on ``n`` ZINC lines.
+def featurize_rates(n: int = 20_000, run_dir: Path | None = None) -> dict:
+    """CPU-time rates (molecules/s per core) on ``n`` ZINC lines: parse-only, then per graph
+    feature version the featuriser alone and the worker's whole path (parse, featurise, pack
+    uint8 batches), and -- with ``run_dir`` -- the model's inference alone on those batches.
 
     Process CPU time, not wall time, so that other processes on a shared machine change the
-    figures less; the ratios between the three are what compares.
+    figures less; the ratios between them are what compares. Inference CPU time counts every
+    TensorFlow thread of this process.
     """
     from rdkit import Chem
 
-    from sciarch.io.molecules import GraphPacker
+    from sciarch.io.molecules import GRAPH_FEATURE_VERSIONS, GraphPacker
     from sciarch.screening.featurize import FeaturizeOptions, featurize_chunk
     from sciarch.screening.readers import RawChunk
 
@@ -222,27 +225,48 @@ def featurize_rates(n: int = 20_000) -> dict:
     t = time.process_time()
     mols = [Chem.MolFromSmiles(s) for s in smiles]
     parse = time.process_time() - t
-    t = time.process_time()
-    for k in range(0, n, 4096):
-        packer = GraphPacker()
-        for m in mols[k : k + 4096]:
-            packer.add(m)
-        packed = packer.finish()
-        packed.collate(range(len(packed)), compact=True)
-    feat = time.process_time() - t
-    opts = FeaturizeOptions()
-    t = time.process_time()
-    for k in range(0, n, 4096):
-        part = lines[k : k + 4096]
-        featurize_chunk(RawChunk(k // 4096, k + 1, len(part), b"".join(part)), opts)
-    worker = time.process_time() - t
-    return {
-        "molecules": n,
-        "parse_only_per_core": round(n / parse, 1),
-        "featurize_and_collate_per_core": round(n / feat, 1),
-        "worker_path_per_core": round(n / worker, 1),
-        "worker_path_vs_parse_only": round(parse / worker, 3),
-    }
+    out: dict = {"molecules": n, "parse_only_per_core": round(n / parse, 1)}
+    chunks = {}
+    for version in GRAPH_FEATURE_VERSIONS:
+        GraphPacker(version).add(mols[0])  # warm the per-process caches
+        t = time.process_time()
+        for k in range(0, n, 4096):
+            packer = GraphPacker(version)
+            for m in mols[k : k + 4096]:
+                packer.add(m)
+            packed = packer.finish()
+            packed.collate(range(len(packed)), compact=True)
+        feat = time.process_time() - t
+        opts = FeaturizeOptions(graph_features=version)
+        t = time.process_time()
+        chunks[version] = [
+            featurize_chunk(RawChunk(k // 4096, k + 1, len(lines[k : k + 4096]), b"".join(lines[k : k + 4096])), opts)
+            for k in range(0, n, 4096)
+        ]
+        worker = time.process_time() - t
+        out[version] = {
+            "featurize_and_collate_per_core": round(n / feat, 1),
+            "worker_path_per_core": round(n / worker, 1),
+            "worker_path_vs_parse_only": round(parse / worker, 3),
+        }
+    if run_dir is not None:
+        from sciarch.screening.scoring import make_scorer, score_chunk
+
+        target = Path(tempfile.mkdtemp(prefix="featurize_rates_")) / "ABL1.fasta"
+        from sciarch.io.sequences import read_protein_fasta
+
+        target.write_text(f">ABL1(E255K)\n{read_protein_fasta(DAVIS_FASTA)['ABL1(E255K)']}\n")
+        scorer = make_scorer(Path(run_dir), [target], None)
+        version = getattr(scorer, "graph_features", "v1")
+        for chunk in chunks[version][:2]:  # warm-up: kernels for the batch shapes
+            score_chunk(scorer, chunk)
+        t, w = time.process_time(), time.perf_counter()
+        scored = sum(len(score_chunk(scorer, c)) for c in chunks[version])
+        cpu, wall = time.process_time() - t, time.perf_counter() - w
+        out["inference"] = {"run_dir": str(run_dir), "graph_features": version, "molecules": scored,
+                            "cpu_s_per_molecule_us": round(cpu / scored * 1e6, 1),
+                            "per_core": round(scored / cpu, 1), "wall_molecules_per_s": round(scored / wall, 1)}
+    return out
 
 
 def _save(path: Path, result: dict) -> None:
@@ -268,7 +292,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.featurize_only:
         result = {"benchmark": "screen_featurize", "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(),
-                  "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}, "rates": featurize_rates()}
+                  "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
+                  "rates": featurize_rates(run_dir=args.model)}
         result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         _save(args.out, result)
         print(json.dumps(result, indent=2))

@@ -85,7 +85,7 @@ def atom_scorer():
     return AtomScorer
 
 
-def _build_tiny_run(run_dir: Path) -> Path:
+def _build_tiny_run(run_dir: Path, graph_features: str = "v1") -> Path:
     import keras
     import yaml
 
@@ -102,7 +102,7 @@ def _build_tiny_run(run_dir: Path) -> Path:
         head_units=[16],
         dropout=0.0,
     )
-    model = build_affinity_model(cfg, output_bias=5.0)
+    model = build_affinity_model(cfg, output_bias=5.0, graph_features=graph_features)
     # the output layer starts at zero (a trained model would not): give it seeded random weights
     out_layer = model.get_layer("affinity_head").get_layer("affinity")
     out_layer.kernel.assign(np.random.default_rng(3).normal(0, 0.5, size=out_layer.kernel.shape).astype("float32"))
@@ -110,7 +110,8 @@ def _build_tiny_run(run_dir: Path) -> Path:
     model.save(run_dir / "model.keras")
     (run_dir / "config.yaml").write_text(
         yaml.safe_dump(
-            {"pipeline": "drugscreen", "data": {"max_protein_length": 128}, "model": cfg.model_dump(mode="json")},
+            {"pipeline": "drugscreen", "data": {"max_protein_length": 128, "graph_features": graph_features},
+             "model": cfg.model_dump(mode="json")},
             sort_keys=False,
         )
     )
