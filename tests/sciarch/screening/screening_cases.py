@@ -118,6 +118,22 @@ def _build_tiny_run(run_dir: Path, graph_features: str = "v1") -> Path:
     return run_dir
 
 
+def one_by_one_scores(run_dir: Path, targets, lines, graph_features: str = "v1") -> np.ndarray:
+    """``[len(lines), len(targets)]`` scores of the run's model called on one molecule at a time."""
+    import keras
+
+    from sciarch.io.molecules import collate_graphs, featurize_smiles
+    from sciarch.io.sequences import read_protein_fasta, tokenize_protein
+
+    model = keras.models.load_model(run_dir / "model.keras", compile=False)
+    toks = np.concatenate([tokenize_protein(next(iter(read_protein_fasta(t).values())), 128)[None] for t in targets])
+    ref = np.zeros((len(lines), len(targets)), np.float32)
+    for i, line in enumerate(lines):  # one molecule per call (the targets as rows)
+        g = collate_graphs([featurize_smiles(line.split()[0], features=graph_features)] * len(targets))
+        ref[i] = np.asarray(model({**g, "protein_tokens": toks}, training=False))[:, 0]
+    return ref
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     return _build_tiny_run(tmp_path_factory.mktemp("tiny_run"))

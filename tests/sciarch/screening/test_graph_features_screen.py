@@ -17,7 +17,7 @@ import pytest
 from sciarch.screening.engine import run_screen
 from sciarch.screening.options import ScreenOptions
 
-from screening_cases import _build_tiny_run, zinc_lines
+from screening_cases import _build_tiny_run, one_by_one_scores, zinc_lines
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +32,6 @@ def _scorer(run, targets):
 
 
 def test_v2_model_is_screened_with_v2_features_in_workers(tmp_path, tiny_run_v2, targets):
-    import keras
-
-    from sciarch.io.molecules import collate_graphs, featurize_smiles
-    from sciarch.io.sequences import read_protein_fasta, tokenize_protein
-
     lines = zinc_lines(40)
     lib = tmp_path / "lib.smi"
     lib.write_text("\n".join(lines) + "\n")
@@ -45,12 +40,7 @@ def test_v2_model_is_screened_with_v2_features_in_workers(tmp_path, tiny_run_v2,
     summary = run_screen(cfg, lambda: _scorer(tiny_run_v2, targets))
     assert summary["counts"]["scored"] == 40
     assert summary["model"]["graph_features"] == "v2"
-    model = keras.models.load_model(tiny_run_v2 / "model.keras", compile=False)
-    toks = np.concatenate([tokenize_protein(next(iter(read_protein_fasta(t).values())), 128)[None] for t in targets])
-    ref = np.zeros((len(lines), 2), np.float32)
-    for i, line in enumerate(lines):
-        g = collate_graphs([featurize_smiles(line.split()[0], features="v2")] * 2)
-        ref[i] = np.asarray(model({**g, "protein_tokens": toks}, training=False))[:, 0]
+    ref = one_by_one_scores(tiny_run_v2, targets, lines, graph_features="v2")
     t = pq.read_table(tmp_path / "out" / "scores.parquet")
     got = np.stack([t.column("score_AAK1").to_numpy(), t.column("score_ABL1(E255K)").to_numpy()], axis=1)
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
