@@ -545,10 +545,9 @@ class GraphPacker:
     def __init__(self, features: str = DEFAULT_GRAPH_FEATURES):
         feature_dims(features)  # validates the version
         self.features = features
-        if features == "v2":
-            self._v2: list = []  # per molecule: (connectivity invariants, adjacency matrix, molecule)
-            self.add = self._add_v2
-            self.finish = self._finish_v2
+        # v2, per molecule: (connectivity invariants, adjacency matrix, molecule); the molecules
+        # are kept for the collision check of finish() and go with the packer
+        self._v2: list = []
         self._atom_keys: list = []
         self._bond_keys: list = []
         self._pairs: list = []
@@ -562,6 +561,8 @@ class GraphPacker:
 
     def add(self, mol: Chem.Mol, *, max_atoms: int | None = None, smiles: str | None = None) -> int:
         """Append one sanitised molecule; return its index. Raises :class:`FeaturizationError`."""
+        if self.features == "v2":
+            return self._add_v2(mol, max_atoms=max_atoms, smiles=smiles)
         n = _check_size(mol, max_atoms, smiles)
         atoms = [
             (a.GetAtomicNum(), a.GetFormalCharge(), a.GetTotalNumHs(), a.GetIsAromatic(), a.GetHybridization(),
@@ -584,6 +585,8 @@ class GraphPacker:
 
     def finish(self) -> PackedGraphs:
         """The packed arrays of every molecule added so far."""
+        if self.features == "v2":
+            return self._finish_v2()
         atom_start = np.zeros(len(self._n_atoms) + 1, dtype=np.int64)
         np.cumsum(self._n_atoms, out=atom_start[1:])
         bond_start = np.zeros(len(self._n_bonds) + 1, dtype=np.int64)
