@@ -73,6 +73,8 @@ def card_markdown(name: str, card: dict) -> str:
         f"{card['train_pairs']} training pairs, {card['validation_pairs']} validation pairs",
         f"- split: `{card['split']}`, validation fold {card['fold']} (DeepDTA's training folds; the "
         "standard test fold is not in this repository and was never seen)",
+        f"- ligand graph features: `{card.get('graph_features', 'v1')}` (`sciarch.io.molecules`; the screen "
+        "featurises with the model's version)",
         *([f"- **{card['note']}**"] if card.get("note") else []),
         f"- epochs trained: {card['epochs_trained']}" + (
             f" (early stopping on `{es['monitor']}`, patience {es['patience']}; the best weights are restored, "
@@ -180,6 +182,7 @@ def export_reference(run_dir: str | Path, dest: str | Path, command: str, check_
         "target_column": pipe.data.target_column,
         "split": cfg.data.split,
         "fold": cfg.data.fold,
+        "graph_features": cfg.data.graph_features,
         "train_pairs": int(len(pipe.split_index("train"))),
         "validation_pairs": int(len(pipe.split_index("validation"))),
         "epochs_trained": metrics.get("epochs_completed"),

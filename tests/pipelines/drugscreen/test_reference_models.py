@@ -1,4 +1,4 @@
-"""The shipped reference models (models/davis-gin, models/kiba-gin): they load with safe_mode,
+"""The shipped reference models (models/davis-gin, davis-gin-v2, davis-gin64-v2, kiba-gin): they load with safe_mode,
 look like finished runs to every verb, stay small, and reproduce the check-subset CI / MSE
 recorded in their model card."""
 
@@ -13,7 +13,7 @@ from sciarch.pipeline import PROJECT_ROOT
 from sciarch.runs import open_run
 
 MODELS = PROJECT_ROOT / "models"
-NAMES = ("davis-gin", "kiba-gin")
+NAMES = ("davis-gin", "davis-gin-v2", "davis-gin64-v2", "kiba-gin")
 
 
 @pytest.mark.parametrize("name", NAMES)
