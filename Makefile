@@ -19,9 +19,9 @@ $(STAMP): pyproject.toml
 ## Then screen the embedded ZINC library against ABL1 with the shipped Davis model and print the top hits.
 demo: venv
 	$(VENV)/bin/sciarch demo --out runs/demo
-	$(VENV)/bin/sciarch screen --model models/davis-gin --library data/drugscreen/zinc250k_jtvae_valid.smi.gz \
-		--target models/davis-gin/ABL1.fasta --top 10 --out runs/demo/screen_abl1 --overwrite --no-progress
-	@echo "top 10 of the ZINC library against ABL1 (models/davis-gin, predicted pKd):"
+	$(VENV)/bin/sciarch screen --model models/davis-gin-v2 --library data/drugscreen/zinc250k_jtvae_valid.smi.gz \
+		--target models/davis-gin-v2/ABL1.fasta --top 10 --out runs/demo/screen_abl1 --overwrite --no-progress
+	@echo "top 10 of the ZINC library against ABL1 (models/davis-gin-v2, predicted pKd):"
 	@cat runs/demo/screen_abl1/hits.csv
 
 ## The default test run (slow-marked tests excluded).
