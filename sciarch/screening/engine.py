@@ -102,8 +102,10 @@ class _State:
 
 
 class _Screen:
-    def __init__(self, cfg: ScreenOptions, scorer_factory: Callable[[], object]):
+    def __init__(self, cfg: ScreenOptions, scorer_factory: Callable[[], object], graph_features_hint: str | None = None):
         self.cfg = cfg
+        self.graph_features_hint = graph_features_hint
+        self._prefetched: tuple | None = None  # (chunk iterator, checksum, in-flight chunks, graph features)
         self.out = Path(cfg.out)
         self.scorer_factory = scorer_factory
         self.t0 = time.perf_counter()
@@ -133,8 +135,12 @@ class _Screen:
         self.workers = workers
         pool = _make_pool(workers) if workers > 0 else None  # starts while the model loads
         try:
+            if ck is None and pool is not None and self.graph_features_hint:
+                self._prefetch(pool)  # the workers featurise the first chunks while the model loads
             self.scorer = self.scorer_factory()
             self.fopts = with_scorer_features(self.fopts, self.scorer)
+            if self._prefetched is not None and self._prefetched[3] != self.fopts.graph_features:
+                self._prefetched = None  # featurised for another version than the model's: read again
             self.target_names = list(self.scorer.target_names)
             self.score_columns = [f"score_{n}" for n in self.target_names]
             self.rank_by = cfg.resolve_rank_by(self.target_names)
@@ -155,6 +161,23 @@ class _Screen:
             if pool is not None:
                 pool.terminate()
                 pool.join()
+
+    def _prefetch(self, pool) -> None:
+        """Submit the first chunks of a fresh screen to the workers before the scorer exists,
+        featurised with the hinted graph feature version (checked once the scorer is built)."""
+        import dataclasses
+        import itertools
+
+        fopts = dataclasses.replace(self.fopts, graph_features=self.graph_features_hint)
+        hasher = hashlib.sha256()
+        chunks = iter_raw_chunks(self.spec, self.cfg.chunk_records, checksum=hasher)
+        inflight: collections.deque = collections.deque()
+        try:
+            for chunk in itertools.islice(chunks, 4 * self.workers + 4):
+                inflight.append((pool.apply_async(_featurize_task, (chunk, fopts)), chunk.file_pos))
+        except LibraryReadError:
+            return  # a damaged file is read (and reported) by the main loop from the start
+        self._prefetched = (chunks, hasher, inflight, fopts.graph_features)
 
     def _load_checkpoint(self, ck: dict) -> None:
         s = self.state
@@ -187,18 +210,24 @@ class _Screen:
     def _loop(self, pool) -> dict:
         cfg = self.cfg
         state = self.state
-        hasher = hashlib.sha256()
         total_bytes = os.path.getsize(self.spec.path)
         progress = ScreenProgress(cfg.progress, total_bytes, Path(self.spec.path).name)
         old_handlers = self._install_signals()
-        inflight: collections.deque = collections.deque()
+        if self._prefetched is not None:
+            chunks, hasher, inflight, _ = self._prefetched
+            self._prefetched = None
+        else:
+            hasher = hashlib.sha256()
+            chunks = None
+            inflight = collections.deque()
         max_inflight = 2 * max(self.workers, 1) + 2
         read_error: LibraryReadError | None = None
         last_ck = time.perf_counter()
         t_session = self.t0
         interrupted = False
         try:
-            chunks = iter_raw_chunks(self.spec, cfg.chunk_records, checksum=hasher)
+            if chunks is None:
+                chunks = iter_raw_chunks(self.spec, cfg.chunk_records, checksum=hasher)
             try:
                 for chunk in chunks:
                     if chunk.index < state.next_chunk:
@@ -414,18 +443,21 @@ class ScreenIncomplete(ScreenError):
         self.summary = summary
 
 
-def run_screen(cfg: ScreenOptions, scorer_factory: Callable[[], object]) -> dict:
+def run_screen(cfg: ScreenOptions, scorer_factory: Callable[[], object], graph_features_hint: str | None = None) -> dict:
     """Run (or resume) a screen; return the summary dict (also written to ``summary.json``).
 
     Args:
         cfg: the screen's options (``library`` one file).
         scorer_factory: zero-argument callable returning the scorer; called after the worker
             pool has started so that model loading overlaps worker start-up.
+        graph_features_hint: the graph feature version the scorer will ask for (e.g. read from
+            the model's ``config.yaml``); with it, a fresh screen's first chunks are featurised
+            while the model loads (re-read if the scorer names another version).
 
     Raises:
         ScreenInterrupted: Ctrl-C / SIGTERM; a checkpoint was written.
         ScreenIncomplete: the library ended in a read error; outputs hold everything before it.
         ScreenError / LibraryReadError: bad arguments, output directory or library.
     """
-    return _Screen(cfg, scorer_factory).run()
+    return _Screen(cfg, scorer_factory, graph_features_hint).run()
 

@@ -30,6 +30,7 @@ from typing import Optional, Protocol, Sequence
 import numpy as np
 
 __all__ = [
+    "model_graph_features",
     "with_scorer_features",
     "SCORER_ATTRIBUTES",
     "Scorer",
@@ -125,6 +126,23 @@ def truncation_warning(note: dict) -> str:
         f"warning: {where}: {note['length']:,} residues, longer than the model's maximum length "
         f"{note['max_length']:,}; only the first {note['max_length']:,} are scored"
     )
+
+
+def model_graph_features(run_dir: str | os.PathLike | None) -> str | None:
+    """The graph feature version a run directory's model was trained with (``data.graph_features``
+    of its ``config.yaml``, ``"v1"`` when the key is absent), read without loading the model;
+    ``None`` when there is no readable config."""
+    if run_dir is None:
+        return None
+    import yaml
+
+    try:
+        cfg = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    data = cfg.get("data") if isinstance(cfg, dict) else None
+    version = data.get("graph_features", "v1") if isinstance(data, dict) else "v1"
+    return version if isinstance(version, str) else None
 
 
 def with_scorer_features(opts, scorer):

@@ -59,3 +59,36 @@ def test_versions_are_told_apart(tiny_run, tiny_run_v2, targets):
     assert v1.score(batch_v1).shape == (1, 2)
     with pytest.raises(ScorerError, match="44 atom features; this model was trained on graph features v2"):
         v2.score(batch_v1)
+
+
+@pytest.mark.parametrize("hint", ["v2", "v1"])
+def test_prefetch_while_the_model_loads_gives_the_same_outputs(tmp_path, tiny_run_v2, targets, hint, monkeypatch):
+    """With a graph-features hint the first chunks are featurised before the scorer exists; the
+    outputs are byte-identical to a screen without prefetch, also when the hint was wrong (the
+    prefetched chunks are then read again with the model's version)."""
+    from sciarch.screening import engine
+    from sciarch.screening.scoring import model_graph_features
+
+    prefetched = []
+    original = engine._Screen._prefetch
+
+    def spy(self, pool):
+        original(self, pool)
+        prefetched.append(len(self._prefetched[2]))  # chunks submitted before the scorer existed
+
+    monkeypatch.setattr(engine._Screen, "_prefetch", spy)
+
+    assert model_graph_features(tiny_run_v2) == "v2" and model_graph_features(tmp_path) is None
+    lib = tmp_path / "lib.smi"
+    lib.write_text("\n".join(zinc_lines(120)) + "\nnot_a_smiles x\n")
+    outs = {}
+    for name, h in (("plain", None), ("prefetch", hint)):
+        cfg = ScreenOptions(library=str(lib), out=str(tmp_path / name), workers=1, progress=False, top_n=7,
+                            chunk_records=16, batch_size=8)
+        summary = run_screen(cfg, lambda: _scorer(tiny_run_v2, targets), graph_features_hint=h)
+        c = summary["counts"]
+        assert (c["read"], c["scored"], c["rejected"]) == (121, 120, 1)
+        outs[name] = {f: (tmp_path / name / f).read_bytes() for f in ("hits.csv", "rejected.tsv", "scores.parquet")}
+        outs[name]["summary"] = {k: v for k, v in summary.items() if k in ("counts", "library", "library_sha256")}
+    assert prefetched == [8]  # 121 lines in chunks of 16, all submitted while the model loaded
+    assert outs["plain"] == outs["prefetch"]
