@@ -138,8 +138,27 @@ class AffinityModelScorer:
         self._fn_compact = tf.function(self._score_graph, input_signature=[spec], reduce_retracing=True)
         spec_f = {k: tf.TensorSpec(s.shape, tf.int32 if k == "edge_index" else tf.float32) for k, s in spec.items()}
         self._fn_float = tf.function(self._score_graph, input_signature=[spec_f], reduce_retracing=True)
+        #: unranked output columns: an ensemble's spread (standard deviation over its members) per target
+        self.extra_columns = [f"spread_{n}" for n in self.target_names] if len(self.members) > 1 else []
+        if self.extra_columns:
+            self._fn_spread = {
+                True: tf.function(self._spread_graph, input_signature=[spec], reduce_retracing=True),
+                False: tf.function(self._spread_graph, input_signature=[spec_f], reduce_retracing=True),
+            }
+
+    def _spread_graph(self, batch):
+        import tensorflow as tf
+
+        per_member = tf.stack(self._member_scores(batch))  # [M, B, T]
+        return tf.reduce_mean(per_member, axis=0), tf.math.reduce_std(per_member, axis=0)
 
     def _score_graph(self, batch):
+        import tensorflow as tf
+
+        scores = self._member_scores(batch)
+        return scores[0] if len(scores) == 1 else tf.reduce_mean(tf.stack(scores), axis=0)
+
+    def _member_scores(self, batch) -> list:
         import tensorflow as tf
 
         x = {k: tf.cast(batch[k], tf.int32 if k == "edge_index" else tf.float32) for k in self._lig_inputs}
@@ -152,19 +171,33 @@ class AffinityModelScorer:
             prot = tf.tile(target_embeddings, [b, 1])  # [B*T, Dp]
             out = head([lig_rep, prot], training=False)
             scores.append(tf.reshape(tf.cast(out, tf.float32), [b, t]))
-        return scores[0] if len(scores) == 1 else tf.reduce_mean(tf.stack(scores), axis=0)
+        return scores
 
-    def score(self, arrays: dict) -> np.ndarray:
-        """Scores ``[B, T]`` (float32) for one padded graph batch (uint8 transport or float32)."""
+    def score_with_extras(self, arrays: dict) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores [B, T], spread [B, T])`` of an ensemble: the member mean (what :meth:`score`
+        gives) and the members' standard deviation per target."""
+        if not self.extra_columns:
+            raise ScorerError("extra columns (the member spread) exist for ensemble models only")
+        batch = self._batch(arrays)
+        compact = batch["atom_features"].dtype == np.uint8
+        mean, std = self._fn_spread[compact](batch)
+        return mean.numpy(), std.numpy()
+
+    def _batch(self, arrays: dict) -> dict:
         batch = {k: arrays[k] for k in GRAPH_KEYS}
         if batch["atom_features"].shape[-1] != self._atom_dim:
             raise ScorerError(
                 f"the ligand batch has {batch['atom_features'].shape[-1]} atom features; this model was trained on "
                 f"graph features {self.graph_features} ({self._atom_dim} atom features)"
             )
-        compact = batch["atom_features"].dtype == np.uint8
-        if compact:
+        if batch["atom_features"].dtype == np.uint8:
             batch = {k: (v if k == "edge_index" else v.astype(np.uint8, copy=False)) for k, v in batch.items()}
+        return batch
+
+    def score(self, arrays: dict) -> np.ndarray:
+        """Scores ``[B, T]`` (float32) for one padded graph batch (uint8 transport or float32)."""
+        batch = self._batch(arrays)
+        if batch["atom_features"].dtype == np.uint8:
             return self._fn_compact(batch).numpy()
         return self._fn_float(batch).numpy()
 

@@ -51,7 +51,7 @@ from sciarch.screening.options import ScreenError, ScreenOptions
 from sciarch.screening.progress import ScreenProgress
 from sciarch.screening.ranking import TopN, ranking_key
 from sciarch.screening.readers import LibraryReadError, RawChunk, iter_raw_chunks
-from sciarch.screening.scoring import score_chunk, with_scorer_features
+from sciarch.screening.scoring import extra_columns, score_chunk, with_scorer_features
 
 __all__ = ["CHECKPOINT_VERSION", "ScreenError", "ScreenIncomplete", "ScreenInterrupted", "run_screen"]
 
@@ -142,7 +142,8 @@ class _Screen:
             if self._prefetched is not None and self._prefetched[3] != self.fopts.graph_features:
                 self._prefetched = None  # featurised for another version than the model's: read again
             self.target_names = list(self.scorer.target_names)
-            self.score_columns = [f"score_{n}" for n in self.target_names]
+            # unranked columns (an ensemble's spread) follow the scores in every output
+            self.score_columns = [f"score_{n}" for n in self.target_names] + extra_columns(self.scorer)
             self.rank_by = cfg.resolve_rank_by(self.target_names)
             self.state = _State()
             self.top = TopN(cfg.top_n)
@@ -301,7 +302,7 @@ class _Screen:
         if fc.index != state.next_chunk:  # pragma: no cover - ordering is guaranteed by the deque
             raise RuntimeError(f"chunk {fc.index} arrived while {state.next_chunk} was expected")
         m = len(fc.ids)
-        scores = score_chunk(self.scorer, fc)
+        scores = score_chunk(self.scorer, fc, extras=True)
         t2 = time.perf_counter()
         tm["score"] += t2 - t1
         rejects = list(fc.rejects)
@@ -326,7 +327,8 @@ class _Screen:
         self.ledger.write(rejects)
         self.store.append(lines, ids, smiles, scores)
         if len(lines):
-            self.top.offer(ranking_key(scores, self.rank_by, self.cfg.higher_is_better), lines, ids, smiles, scores)
+            ranked = scores[:, : len(self.target_names)]  # extra columns never rank
+            self.top.offer(ranking_key(ranked, self.rank_by, self.cfg.higher_is_better), lines, ids, smiles, scores)
         c = state.counts
         c["read"] += fc.n_records
         c["scored"] += len(lines)

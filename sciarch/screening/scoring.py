@@ -30,6 +30,7 @@ from typing import Optional, Protocol, Sequence
 import numpy as np
 
 __all__ = [
+    "extra_columns",
     "model_graph_features",
     "with_scorer_features",
     "SCORER_ATTRIBUTES",
@@ -159,15 +160,27 @@ def with_scorer_features(opts, scorer):
     return dataclasses.replace(opts, graph_features=version)
 
 
-def score_chunk(scorer, chunk) -> np.ndarray:
+def extra_columns(scorer) -> list[str]:
+    """The scorer's unranked output columns (``scorer.extra_columns``, e.g. an ensemble's spread
+    per target); none for scorers that do not name any."""
+    return list(getattr(scorer, "extra_columns", None) or [])
+
+
+def score_chunk(scorer, chunk, extras: bool = False) -> np.ndarray:
     """Scores ``[M, T]`` (float32, file order) of a :class:`~sciarch.screening.featurize.FeaturizedChunk`.
 
     The one place where featurised batches meet a scorer, shared by the local screen and
-    the Beam transforms.
+    the Beam transforms. ``extras=True`` appends the scorer's :func:`extra_columns` (from
+    ``scorer.score_with_extras(batch) -> (scores, extras)``): ``[M, T + X]``.
     """
-    scores = np.empty((len(chunk.ids), len(scorer.target_names)), dtype=np.float32)
+    t, x = len(scorer.target_names), len(extra_columns(scorer)) if extras else 0
+    scores = np.empty((len(chunk.ids), t + x), dtype=np.float32)
     for rows, arrays in chunk.batches:
-        scores[rows] = scorer.score(arrays)
+        if x:
+            s, e = scorer.score_with_extras(arrays)
+            scores[rows, :t], scores[rows, t:] = s, e
+        else:
+            scores[rows] = scorer.score(arrays)
     return scores
 
 

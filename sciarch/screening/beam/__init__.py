@@ -37,7 +37,10 @@ Outputs under ``--out`` (a local path or any Beam filesystem URI such as ``gs://
 * ``summary.json`` -- counts (from Beam metrics), runner, wall time, molecules/s.
 
 Ties in the ranking are broken by (shard order, line), so the top N is deterministic.
-``--dedup`` (global de-duplication by canonical SMILES) is not available on this runner.
+``--dedup`` de-duplicates globally by canonical SMILES (the first occurrence in (shard, line)
+order is scored, later ones are ledgered as duplicates), as the local screen does.
+``--resume`` returns a finished job in ``--out`` with the same settings as it is and runs an
+unfinished one again from the start (failed bundles inside a job are retried by the runner).
 
 Example:
     sciarch screen --model runs/davis --library 'libs/part-*.smi.gz' \\
