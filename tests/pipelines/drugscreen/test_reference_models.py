@@ -13,7 +13,7 @@ from sciarch.pipeline import PROJECT_ROOT
 from sciarch.runs import open_run
 
 MODELS = PROJECT_ROOT / "models"
-NAMES = ("davis-gin", "davis-gin-v2", "davis-gin64-v2", "kiba-gin")
+NAMES = ("davis-gin", "davis-gin-v2", "davis-gin64-v2", "kiba-gin", "kiba-gin-v2")
 
 
 @pytest.mark.parametrize("name", NAMES)
