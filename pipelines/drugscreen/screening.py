@@ -135,16 +135,17 @@ class AffinityModelScorer:
             "bond_features": tf.TensorSpec([None, None, None], tf.uint8),
             "bond_mask": tf.TensorSpec([None, None], tf.uint8),
         }
-        self._fn_compact = tf.function(self._score_graph, input_signature=[spec], reduce_retracing=True)
         spec_f = {k: tf.TensorSpec(s.shape, tf.int32 if k == "edge_index" else tf.float32) for k, s in spec.items()}
-        self._fn_float = tf.function(self._score_graph, input_signature=[spec_f], reduce_retracing=True)
+
+        def by_transport(fn):  # {compact (uint8 transport): traced fn}
+            return {compact: tf.function(fn, input_signature=[sig], reduce_retracing=True)
+                    for compact, sig in ((True, spec), (False, spec_f))}
+
+        self._fn_score = by_transport(self._score_graph)
         #: unranked output columns: an ensemble's spread (standard deviation over its members) per target
         self.extra_columns = [f"spread_{n}" for n in self.target_names] if len(self.members) > 1 else []
         if self.extra_columns:
-            self._fn_spread = {
-                True: tf.function(self._spread_graph, input_signature=[spec], reduce_retracing=True),
-                False: tf.function(self._spread_graph, input_signature=[spec_f], reduce_retracing=True),
-            }
+            self._fn_spread = by_transport(self._spread_graph)
 
     def _spread_graph(self, batch):
         import tensorflow as tf
@@ -179,8 +180,7 @@ class AffinityModelScorer:
         if not self.extra_columns:
             raise ScorerError("extra columns (the member spread) exist for ensemble models only")
         batch = self._batch(arrays)
-        compact = batch["atom_features"].dtype == np.uint8
-        mean, std = self._fn_spread[compact](batch)
+        mean, std = self._fn_spread[batch["atom_features"].dtype == np.uint8](batch)
         return mean.numpy(), std.numpy()
 
     def _batch(self, arrays: dict) -> dict:
@@ -197,9 +197,7 @@ class AffinityModelScorer:
     def score(self, arrays: dict) -> np.ndarray:
         """Scores ``[B, T]`` (float32) for one padded graph batch (uint8 transport or float32)."""
         batch = self._batch(arrays)
-        if batch["atom_features"].dtype == np.uint8:
-            return self._fn_compact(batch).numpy()
-        return self._fn_float(batch).numpy()
+        return self._fn_score[batch["atom_features"].dtype == np.uint8](batch).numpy()
 
     @classmethod
     def from_run_dir(cls, run_dir: str | os.PathLike, target_fastas: Sequence[str | os.PathLike]) -> "AffinityModelScorer":
