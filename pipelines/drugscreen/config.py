@@ -34,7 +34,14 @@ class DrugScreenModelConfig(Section):
     protein_token_norm: bool = Field(
         False, description="LayerNorm on the token embeddings (gives distinct proteins distinct embeddings from the start)"
     )
-    fusion: Literal["concat", "concat_product"] = "concat"
+    fusion: Literal["concat", "concat_product", "cross_attention"] = Field(
+        "concat",
+        description="late fusion of the two embeddings (concat, concat_product), or cross_attention: the protein "
+        "encoder keeps protein_slots latent-attention summaries of its residues and the ligand embedding "
+        "cross-attends over them",
+    )
+    protein_slots: int = Field(8, ge=1, description="cross_attention: latent summaries of the protein residues")
+    attention_heads: int = Field(4, ge=1, description="cross_attention: heads of the latent pooling and the fusion")
     head_units: list[int] = Field(default_factory=lambda: [512, 256])
     head_activation: str = Field("relu", description="activation of the head's hidden layers")
     head_norm: bool = Field(False, description="LayerNorm on the fused embedding (keeps the head's units alive)")

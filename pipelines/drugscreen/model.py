@@ -17,6 +17,12 @@ target once and run only the ligand side per batch:
   DeepDTA, or a :class:`~sciarch.layers.DilatedResidualStack`) -> global max pool -> Dense);
 * ``model.get_layer(AFFINITY_HEAD)`` (``"affinity_head"``): ``[ligand_emb, protein_emb]`` -> ``[B, 1]``.
 
+With ``fusion: cross_attention`` the protein encoder ends in a
+:class:`~sciarch.layers.LatentAttentionPooling` (``protein_slots`` learned queries over the
+unpadded residues) instead of the max pool, its output is the flattened slots, and the head lets
+the ligand embedding attend over them (:class:`~sciarch.layers.MultiHeadCrossAttention`); the
+three sub-models keep their one-vector interfaces, so screening and the Siamese model are unchanged.
+
 Between each input and its encoder sits :class:`UniqueRows`: the encoder runs once per
 *distinct* protein / ligand of the batch and the embeddings are gathered back, so batches
 grouped by protein (see :mod:`pipelines.drugscreen.batching`) cost one CNN pass per protein
@@ -50,6 +56,8 @@ from sciarch.layers import (
     EdgeConditionedConv,
     GINConv,
     GraphReadout,
+    LatentAttentionPooling,
+    MultiHeadCrossAttention,
     SiameseEncoder,
 )
 
@@ -193,18 +201,50 @@ def build_protein_encoder(cfg: DrugScreenModelConfig, name: str = PROTEIN_ENCODE
         x = DilatedResidualStack(
             f, kernel_size=3, num_layers=cfg.protein_layers, normalization="layer", name="dilated_stack"
         )(x)
-    x = keras.layers.GlobalMaxPooling1D(name="max_pool")(x)
-    x = keras.layers.Dense(cfg.protein_embedding, activation="relu", name="protein_projection")(x)
+    if cfg.fusion == "cross_attention":
+        # residue features -> protein_slots learned-query summaries, flattened [B, slots * embedding]
+        # so every consumer of the encoder (screen, alanine scan, Siamese) still sees one vector per protein
+        residues = keras.layers.Dense(cfg.protein_embedding, activation="relu", name="residue_projection")(x)
+        valid = ops.cast(ops.not_equal(tokens, 0), "float32")
+        if cfg.protein_stem_stride > 1:  # mask of the downsampled positions
+            valid = keras.layers.MaxPooling1D(cfg.protein_stem_stride, padding="same", name="mask_pool")(valid[..., None])[..., 0]
+        slots = LatentAttentionPooling(
+            cfg.protein_slots, cfg.attention_heads, max(1, cfg.protein_embedding // cfg.attention_heads),
+            output_dim=cfg.protein_embedding, name="protein_slots",
+        )(residues, mask=valid)
+        x = keras.layers.LayerNormalization(name="slot_norm")(slots)
+        x = keras.layers.Flatten(name="slots_flat")(x)
+    else:
+        x = keras.layers.GlobalMaxPooling1D(name="max_pool")(x)
+        x = keras.layers.Dense(cfg.protein_embedding, activation="relu", name="protein_projection")(x)
     if cfg.dropout:
         x = keras.layers.Dropout(cfg.dropout, name="protein_dropout")(x)
     return keras.Model(tokens, x, name=name)
 
 
+def protein_output_dim(cfg: DrugScreenModelConfig) -> int:
+    """Width of the protein encoder's output vector (``protein_slots * protein_embedding`` for
+    cross-attention fusion, else ``protein_embedding``)."""
+    return cfg.protein_embedding * (cfg.protein_slots if cfg.fusion == "cross_attention" else 1)
+
+
 def build_affinity_head(cfg: DrugScreenModelConfig, output_bias: float = 0.0, name: str = AFFINITY_HEAD) -> keras.Model:
-    """``[ligand_emb, protein_emb]`` -> affinity ``[B, 1]`` (late fusion + MLP)."""
+    """``[ligand_emb, protein_emb]`` -> affinity ``[B, 1]`` (late fusion or cross-attention + MLP)."""
     lig = keras.Input((cfg.ligand_embedding,), name="ligand_embedding")
-    prot = keras.Input((cfg.protein_embedding,), name="protein_embedding")
-    z = keras.layers.Concatenate(name="fusion")([lig, prot])
+    prot = keras.Input((protein_output_dim(cfg),), name="protein_embedding")
+    if cfg.fusion == "cross_attention":
+        # the ligand embedding is the query; the protein's latent slots are keys and values
+        slots = keras.layers.Reshape((cfg.protein_slots, cfg.protein_embedding), name="slots")(prot)
+        query = keras.layers.Reshape((1, cfg.ligand_embedding), name="ligand_query")(lig)
+        attended = MultiHeadCrossAttention(
+            cfg.attention_heads, max(1, cfg.protein_embedding // cfg.attention_heads),
+            output_dim=cfg.protein_embedding, name="ligand_to_protein",
+        )(query, slots)
+        attended = keras.layers.Flatten(name="attended_protein")(attended)
+        pooled = keras.layers.GlobalAveragePooling1D(name="slot_mean")(slots)
+        z = keras.layers.Concatenate(name="fusion")([lig, attended, pooled])
+    else:
+        z = keras.layers.Concatenate(name="fusion")([lig, prot])
     if cfg.fusion == "concat_product":
         if cfg.ligand_embedding != cfg.protein_embedding:
             raise ValueError("fusion 'concat_product' needs ligand_embedding == protein_embedding")
@@ -272,7 +312,7 @@ def build_siamese_model(
     lig = ligand_encoder(g)
     shared = unique_rows_encoder(protein_encoder) if cfg.unique_proteins else protein_encoder
     both = SiameseEncoder(shared, combine="concat", name="siamese_protein")(mut, wt)
-    d = cfg.protein_embedding
+    d = protein_encoder.output.shape[-1]
     e_mut, e_wt = both[:, :d], both[:, d:]
     diff = keras.layers.Subtract(name="mut_minus_wt")([e_mut, e_wt])
     neg = keras.layers.Subtract(name="wt_minus_mut")([e_wt, e_mut])

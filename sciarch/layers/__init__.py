@@ -5,6 +5,8 @@ saved with ``model.save("x.keras")`` and reloaded with ``keras.models.load_model
 """
 
 from sciarch.layers.attention import (
+    LatentAttentionPooling,
+    MultiHeadCrossAttention,
     MultiHeadSelfAttention,
     ScaledDotProductAttention,
     WindowedAttention,
@@ -31,7 +33,9 @@ __all__ = [
     "GraphReadout",
     "InceptionBlock",
     "InstanceNormalization",
+    "LatentAttentionPooling",
     "LearnedPositionalEncoding",
+    "MultiHeadCrossAttention",
     "MultiHeadSelfAttention",
     "ResidualBlock",
     "ScaledDotProductAttention",

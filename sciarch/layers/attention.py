@@ -1,5 +1,5 @@
 """Attention layers: scaled dot-product with inverse temperature, multi-head self-attention,
-windowed (local) self-attention."""
+windowed (local) self-attention, multi-head cross-attention and latent-query pooling."""
 
 from __future__ import annotations
 
@@ -400,4 +400,155 @@ class WindowedAttention(keras.layers.Layer):
         config.update(
             {"window": self.window, "num_heads": self.num_heads, "key_dim": self.key_dim}
         )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="sciarch")
+class MultiHeadCrossAttention(keras.layers.Layer):
+    """Multi-head cross-attention: queries from one set attend over another (a context).
+
+    ``out = W_o concat_h ScaledDotProductAttention(W_q^h q, W_k^h c, W_v^h c)``, each head with
+    the inverse temperature ``1 / sqrt(key_dim)``.
+
+    Call arguments:
+        query: ``[B, Tq, Cq]``.
+        context: ``[B, Tk, Ck]``.
+        mask: optional ``[B, Tk]`` context mask (1/True = may be attended); a query with no
+            valid context position gets a zero attention result (the output projection's bias).
+        return_attention_scores: also return the weights ``[B, num_heads, Tq, Tk]``.
+
+    Returns ``[B, Tq, output_dim]``.
+
+    Args:
+        num_heads: number of heads.
+        key_dim: size of each head's query/key (and value) projection.
+        output_dim: output features (default: ``num_heads * key_dim``).
+        **kwargs: standard Layer arguments.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from sciarch.layers import MultiHeadCrossAttention
+    >>> q = np.random.default_rng(0).normal(size=(2, 1, 6)).astype("float32")
+    >>> c = np.random.default_rng(1).normal(size=(2, 9, 4)).astype("float32")
+    >>> tuple(MultiHeadCrossAttention(2, 3, output_dim=5)(q, c).shape)
+    (2, 1, 5)
+    """
+
+    def __init__(self, num_heads, key_dim, output_dim=None, **kwargs):
+        super().__init__(**kwargs)
+        name = type(self).__name__
+        check_positive_int(name, "num_heads", num_heads)
+        check_positive_int(name, "key_dim", key_dim)
+        if output_dim is not None:
+            check_positive_int(name, "output_dim", output_dim)
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.output_dim = output_dim or num_heads * key_dim
+        width = num_heads * key_dim
+        self.query_proj = keras.layers.Dense(width, use_bias=False, name="query")
+        self.key_proj = keras.layers.Dense(width, use_bias=False, name="key")
+        self.value_proj = keras.layers.Dense(width, use_bias=False, name="value")
+        self.output_proj = keras.layers.Dense(self.output_dim, name="output")
+        self.attention = ScaledDotProductAttention(return_attention_scores=True, name="attention")
+        self.supports_masking = True  # `mask` is the context mask; the output carries none
+
+    def compute_mask(self, *args, **kwargs):
+        return None
+
+    def _check(self, arg, shape):
+        if shape is None or len(shape) != 3 or shape[-1] is None:
+            raise ValueError(f"{type(self).__name__}: `{arg}` must be [batch, positions, channels] with known "
+                             f"channels; got {None if shape is None else tuple(shape)}.")
+
+    def _build_projections(self, query_dim, context_dim):
+        self.query_proj.build((None, query_dim))
+        self.key_proj.build((None, context_dim))
+        self.value_proj.build((None, context_dim))
+        self.output_proj.build((None, self.num_heads * self.key_dim))
+        self.attention.build((None, self.num_heads, None, self.key_dim))
+
+    def build(self, query_shape, context_shape=None, mask_shape=None):
+        self._check("query", query_shape)
+        self._check("context", context_shape)
+        self._build_projections(query_shape[-1], context_shape[-1])
+
+    def _heads(self, x):  # [B, T, H*dk] -> [B, H, T, dk]
+        shape = ops.shape(x)
+        return ops.transpose(ops.reshape(x, (shape[0], shape[1], self.num_heads, self.key_dim)), (0, 2, 1, 3))
+
+    def _attend(self, query, context, mask, return_attention_scores):
+        q = self._heads(self.query_proj(query))
+        k = self._heads(self.key_proj(context))
+        v = self._heads(self.value_proj(context))
+        if mask is not None:
+            mask = ops.expand_dims(ops.expand_dims(bool_mask(mask), 1), 1)  # [B, 1, 1, Tk]
+        out, weights = self.attention(q, k, v, mask=mask)  # [B, H, Tq, dk]
+        shape = ops.shape(out)
+        out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (shape[0], shape[2], self.num_heads * self.key_dim))
+        out = self.output_proj(out)
+        return (out, weights) if return_attention_scores else out
+
+    def call(self, query, context, mask=None, return_attention_scores=False):
+        return self._attend(query, context, mask, return_attention_scores)
+
+    def compute_output_shape(self, query_shape, context_shape=None, mask_shape=None):
+        return (query_shape[0], query_shape[1], self.output_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_heads": self.num_heads, "key_dim": self.key_dim, "output_dim": self.output_dim})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="sciarch")
+class LatentAttentionPooling(MultiHeadCrossAttention):
+    """Summarise a set or sequence of any length into ``num_latents`` vectors: learned queries
+    cross-attend over it (Perceiver's latent array / Set Transformer's PMA).
+
+    Call arguments:
+        x: ``[B, T, C]``.
+        mask: optional ``[B, T]`` (1/True = valid position).
+        return_attention_scores: also return the weights ``[B, num_heads, num_latents, T]``.
+
+    Returns ``[B, num_latents, output_dim]``, invariant to the order of the positions.
+
+    Args:
+        num_latents: number of learned queries (output slots).
+        num_heads: number of heads.
+        key_dim: size of each head's query/key (and value) projection.
+        output_dim: output features (default: ``num_heads * key_dim``).
+        **kwargs: standard Layer arguments.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from sciarch.layers import LatentAttentionPooling
+    >>> x = np.random.default_rng(0).normal(size=(2, 9, 4)).astype("float32")
+    >>> tuple(LatentAttentionPooling(3, num_heads=2, key_dim=4)(x).shape)
+    (2, 3, 8)
+    """
+
+    def __init__(self, num_latents, num_heads, key_dim, output_dim=None, **kwargs):
+        super().__init__(num_heads, key_dim, output_dim=output_dim, **kwargs)
+        check_positive_int(type(self).__name__, "num_latents", num_latents)
+        self.num_latents = num_latents
+        self.latents = None
+
+    def build(self, x_shape, mask_shape=None):
+        self._check("x", x_shape)
+        self.latents = self.add_weight(name="latents", shape=(self.num_latents, x_shape[-1]), initializer="glorot_uniform")
+        self._build_projections(x_shape[-1], x_shape[-1])
+
+    def call(self, x, mask=None, return_attention_scores=False):
+        b = ops.shape(x)[0]
+        query = ops.broadcast_to(ops.cast(self.latents, x.dtype)[None], (b, self.num_latents, self.latents.shape[-1]))
+        return self._attend(query, x, mask, return_attention_scores)
+
+    def compute_output_shape(self, x_shape, mask_shape=None):
+        return (x_shape[0], self.num_latents, self.output_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config["num_latents"] = self.num_latents
         return config

@@ -111,6 +111,11 @@ def build_cases():
         out = L.ScaledDotProductAttention(learnable=True)(q, x, x, mask=m)
         return L.GraphReadout("mean")(out, m)
 
+    def cross(x, m):
+        slots = L.LatentAttentionPooling(3, num_heads=2, key_dim=2)(x, mask=m)
+        q = keras.layers.Dense(5)(L.GraphReadout("mean")(x, m))[:, None, :]
+        return keras.layers.Flatten()(L.MultiHeadCrossAttention(2, 3, output_dim=4)(q, slots))
+
     def ssm_scan(x, m):
         return L.GraphReadout("mean")(L.DiagonalStateSpace(6, output_dim=5, mode="scan")(x, mask=m), m)
 
@@ -176,6 +181,7 @@ def build_cases():
         "MultiHeadSelfAttention": (masked_seq_model(mhsa), mask_seq),
         "WindowedAttention": (masked_seq_model(windowed), mask_seq),
         "AttentionPooling": (masked_seq_model(lambda x, m: L.AttentionPooling(units=5)(x, mask=m)[0]), mask_seq),
+        "MultiHeadCrossAttention": (masked_seq_model(cross), mask_seq),
         "SinusoidalPositionalEncoding": (pos_model("sin"), seq),
         "LearnedPositionalEncoding": (pos_model("learned"), seq),
         "InstanceNormalization": (masked_seq_model(inorm), mask_seq),
@@ -200,6 +206,7 @@ COVERS = {
     "MultiHeadSelfAttention": ["MultiHeadSelfAttention", "AttentionPooling"],
     "WindowedAttention": ["WindowedAttention", "AttentionPooling"],
     "AttentionPooling": ["AttentionPooling"],
+    "MultiHeadCrossAttention": ["MultiHeadCrossAttention", "LatentAttentionPooling", "GraphReadout"],
     "SinusoidalPositionalEncoding": ["SinusoidalPositionalEncoding"],
     "LearnedPositionalEncoding": ["LearnedPositionalEncoding"],
     "InstanceNormalization": ["InstanceNormalization"],
@@ -256,6 +263,7 @@ ONE_PER_CLASS = [
     "ScaledDotProductAttention",
     "MultiHeadSelfAttention",
     "WindowedAttention",
+    "MultiHeadCrossAttention",
     "SinusoidalPositionalEncoding",
     "LearnedPositionalEncoding",
     "DiagonalStateSpaceScan",

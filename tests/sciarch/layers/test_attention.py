@@ -211,3 +211,45 @@ def test_functional_outputs_with_scores():
     model = keras.Model(x, [out, w, scores, ww])
     res = model(np.zeros((2, 5, 6), "float32"))
     assert tuple(res[1].shape) == (2, 5, 5) and tuple(res[2].shape) == (2, 2, 5, 5)
+
+
+# ------------------------------------------------------------------ cross-attention, latent pooling
+def test_cross_attention_ignores_masked_context_and_context_order():
+    from sciarch.layers import MultiHeadCrossAttention
+
+    rng = np.random.default_rng(0)
+    q = rng.normal(size=(2, 3, 5)).astype("float32")
+    c = rng.normal(size=(2, 7, 4)).astype("float32")
+    mask = np.ones((2, 7), "float32")
+    mask[0, 4:] = 0.0
+    layer = MultiHeadCrossAttention(2, 3, output_dim=6)
+    out, w = layer(q, c, mask=mask, return_attention_scores=True)
+    assert tuple(out.shape) == (2, 3, 6) and tuple(w.shape) == (2, 2, 3, 7)
+    np.testing.assert_allclose(np.asarray(w)[0, :, :, 4:], 0.0)
+    np.testing.assert_allclose(np.asarray(w).sum(-1), 1.0, atol=1e-5)
+    garbage = c.copy()
+    garbage[0, 4:] = 1e3  # masked positions carry anything: no effect
+    np.testing.assert_allclose(np.asarray(layer(q, garbage, mask=mask)), np.asarray(out), atol=1e-5)
+    perm = rng.permutation(7)
+    np.testing.assert_allclose(np.asarray(layer(q, c[:, perm], mask=mask[:, perm])), np.asarray(out), atol=1e-5)
+    other = c.copy()
+    other[1, 0] += 1.0  # an unmasked position does matter
+    assert np.abs(np.asarray(layer(q, other, mask=mask))[1] - np.asarray(out)[1]).max() > 1e-4
+
+
+def test_latent_pooling_is_order_invariant_and_fixed_size():
+    from sciarch.layers import LatentAttentionPooling
+
+    rng = np.random.default_rng(1)
+    layer = LatentAttentionPooling(4, num_heads=2, key_dim=3, output_dim=5)
+    for t in (6, 11):
+        x = rng.normal(size=(2, t, 4)).astype("float32")
+        y = np.asarray(layer(x))
+        assert y.shape == (2, 4, 5)
+        np.testing.assert_allclose(np.asarray(layer(x[:, rng.permutation(t)])), y, atol=1e-5)
+    with pytest.raises(ValueError, match="LatentAttentionPooling: `num_latents` must be an int >= 1"):
+        LatentAttentionPooling(0, 2, 3)
+    with pytest.raises(ValueError, match="MultiHeadCrossAttention: `context` must be"):
+        from sciarch.layers import MultiHeadCrossAttention
+
+        MultiHeadCrossAttention(2, 3)(np.zeros((2, 3, 4), "float32"), np.zeros((2, 4), "float32"))
