@@ -209,7 +209,7 @@ def build_protein_encoder(cfg: DrugScreenModelConfig, name: str = PROTEIN_ENCODE
         if cfg.protein_stem_stride > 1:  # mask of the downsampled positions
             valid = keras.layers.MaxPooling1D(cfg.protein_stem_stride, padding="same", name="mask_pool")(valid[..., None])[..., 0]
         slots = LatentAttentionPooling(
-            cfg.protein_slots, cfg.attention_heads, max(1, cfg.protein_embedding // cfg.attention_heads),
+            cfg.protein_slots, cfg.attention_heads, attention_key_dim(cfg),
             output_dim=cfg.protein_embedding, name="protein_slots",
         )(residues, mask=valid)
         x = keras.layers.LayerNormalization(name="slot_norm")(slots)
@@ -228,6 +228,11 @@ def protein_output_dim(cfg: DrugScreenModelConfig) -> int:
     return cfg.protein_embedding * (cfg.protein_slots if cfg.fusion == "cross_attention" else 1)
 
 
+def attention_key_dim(cfg: DrugScreenModelConfig) -> int:
+    """Per-head key width of the cross-attention layers (``protein_embedding / attention_heads``, at least 1)."""
+    return max(1, cfg.protein_embedding // cfg.attention_heads)
+
+
 def build_affinity_head(cfg: DrugScreenModelConfig, output_bias: float = 0.0, name: str = AFFINITY_HEAD) -> keras.Model:
     """``[ligand_emb, protein_emb]`` -> affinity ``[B, 1]`` (late fusion or cross-attention + MLP)."""
     lig = keras.Input((cfg.ligand_embedding,), name="ligand_embedding")
@@ -237,7 +242,7 @@ def build_affinity_head(cfg: DrugScreenModelConfig, output_bias: float = 0.0, na
         slots = keras.layers.Reshape((cfg.protein_slots, cfg.protein_embedding), name="slots")(prot)
         query = keras.layers.Reshape((1, cfg.ligand_embedding), name="ligand_query")(lig)
         attended = MultiHeadCrossAttention(
-            cfg.attention_heads, max(1, cfg.protein_embedding // cfg.attention_heads),
+            cfg.attention_heads, attention_key_dim(cfg),
             output_dim=cfg.protein_embedding, name="ligand_to_protein",
         )(query, slots)
         attended = keras.layers.Flatten(name="attended_protein")(attended)

@@ -7,13 +7,11 @@ import numpy as np
 import pytest
 
 from pipelines.drugscreen.config import DrugScreenModelConfig
-from pipelines.drugscreen.model import build_affinity_model, build_siamese_model, protein_output_dim
+from pipelines.drugscreen.model import build_siamese_model, protein_output_dim
 from pipelines.drugscreen.screening import AffinityModelScorer
 from sciarch.io.molecules import collate_graphs, featurize_smiles
 from sciarch.io.sequences import tokenize_protein
-
-SMILES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1"]
-TARGETS = [("t1", "MKTAYIAKQRQISFVKSHFSRQ"), ("t2", "MSDNGPQNQRNAPRITFGGPSDSTG")]
+from tests.pipelines.drugscreen.test_screening import SMILES, TARGETS, _randomised
 
 
 def _cfg(**kw):
@@ -21,14 +19,6 @@ def _cfg(**kw):
                 protein_kernel=3, protein_embedding=8, head_units=[16], dropout=0.0, fusion="cross_attention",
                 protein_slots=3, attention_heads=2)
     return DrugScreenModelConfig(**{**base, **kw})
-
-
-def _model(cfg, seed=0):
-    keras.utils.set_random_seed(seed)
-    model = build_affinity_model(cfg, output_bias=5.0)
-    out = model.get_layer("affinity_head").get_layer("affinity")
-    out.set_weights([np.random.default_rng(seed).normal(size=w.shape).astype("float32") for w in out.get_weights()])
-    return model
 
 
 def _x(seqs, length):
@@ -39,7 +29,7 @@ def _x(seqs, length):
 
 @pytest.mark.parametrize("stride", [1, 2])
 def test_padding_residues_are_masked_and_proteins_matter(stride):
-    model = _model(_cfg(protein_stem_stride=stride))
+    model = _randomised(0, _cfg(protein_stem_stride=stride))
     seqs = ["MKVLAAGIW", "MSTNPKPQ", "MKKLLPTA"]
     short = np.asarray(model(_x(seqs, 16), training=False))
     long = np.asarray(model(_x(seqs, 64), training=False))  # 48 more padding positions, all masked
@@ -50,7 +40,7 @@ def test_padding_residues_are_masked_and_proteins_matter(stride):
 
 
 def test_screen_scores_equal_the_model_and_save_load_is_exact(tmp_path):
-    model = _model(_cfg())
+    model = _randomised(0, _cfg())
     batch = collate_graphs([featurize_smiles(s) for s in SMILES])
     scores = AffinityModelScorer(model, TARGETS, max_protein_length=64).score(batch)
     for j, (_, seq) in enumerate(TARGETS):

@@ -16,9 +16,11 @@ SMILES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1"]
 TARGETS = [("t1", "MKTAYIAKQRQISFVKSHFSRQ"), ("t2", "MSDNGPQNQRNAPRITFGGPSDSTG")]
 
 
-def _randomised(seed):
+def _randomised(seed, cfg=CFG):
+    """An affinity model built with ``seed`` whose zero-initialised output layer gets random weights
+    (so that two seeds give different predictions)."""
     keras.utils.set_random_seed(seed)
-    model = build_affinity_model(CFG, output_bias=5.0)
+    model = build_affinity_model(cfg, output_bias=5.0)
     # the head's output kernel starts at zero: give it weights so members differ
     out = model.get_layer("affinity_head").get_layer("affinity")
     out.set_weights([np.random.default_rng(seed).normal(size=w.shape).astype("float32") for w in out.get_weights()])
