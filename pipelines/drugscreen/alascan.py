@@ -72,14 +72,11 @@ def alanine_scan(
     batch_size: int = 64,
 ) -> ScanResult:
     """Scan ``sequence`` against ``smiles`` with a model built by
-    :func:`pipelines.drugscreen.model.build_affinity_model` (or loaded from a run)."""
-    from pipelines.drugscreen.model import AFFINITY_HEAD, LIGAND_ENCODER, PROTEIN_ENCODER, graph_features_of  # Keras
+    :func:`pipelines.drugscreen.model.build_affinity_model` (or loaded from a run). For an
+    ensemble every prediction is the mean over its members."""
+    from pipelines.drugscreen.model import affinity_members, graph_features_of, sub_models  # Keras
 
-    lig_enc = model.get_layer(LIGAND_ENCODER)
-    prot_enc = model.get_layer(PROTEIN_ENCODER)
-    head = model.get_layer(AFFINITY_HEAD)
-    graph = collate_graphs([featurize_smiles(smiles, features=graph_features_of(lig_enc))])
-    lig = np.asarray(lig_enc(graph, training=False))
+    members = [sub_models(m) for m in affinity_members(model)]
     wt = tokenize_protein(sequence, max_length, name="target")
     n = len(sequence)
     a, b = residues if residues is not None else (1, n)
@@ -91,16 +88,20 @@ def alanine_scan(
         [i for i in range(a, visible_end + 1) if wt[i - 1] != ALA], dtype=np.int64
     )
     skipped = max(0, b - max(visible_end, a - 1))
-    wt_emb = np.asarray(prot_enc(wt[None], training=False))
-    wt_pred = float(np.asarray(head([lig, wt_emb], training=False))[0, 0])
+    wt_pred = 0.0
     preds = np.zeros(len(positions), np.float32)
-    for s in range(0, len(positions), batch_size):
-        pos = positions[s : s + batch_size]
-        toks = np.repeat(wt[None], len(pos), axis=0)
-        toks[np.arange(len(pos)), pos - 1] = ALA
-        emb = np.asarray(prot_enc(toks, training=False))
-        out = head([np.repeat(lig, len(pos), axis=0), emb], training=False)
-        preds[s : s + len(pos)] = np.asarray(out).reshape(-1)
+    for lig_enc, prot_enc, head in members:
+        graph = collate_graphs([featurize_smiles(smiles, features=graph_features_of(lig_enc))])
+        lig = np.asarray(lig_enc(graph, training=False))
+        wt_emb = np.asarray(prot_enc(wt[None], training=False))
+        wt_pred += float(np.asarray(head([lig, wt_emb], training=False))[0, 0]) / len(members)
+        for s in range(0, len(positions), batch_size):
+            pos = positions[s : s + batch_size]
+            toks = np.repeat(wt[None], len(pos), axis=0)
+            toks[np.arange(len(pos)), pos - 1] = ALA
+            emb = np.asarray(prot_enc(toks, training=False))
+            out = head([np.repeat(lig, len(pos), axis=0), emb], training=False)
+            preds[s : s + len(pos)] += np.asarray(out).reshape(-1) / len(members)
     return ScanResult(
         positions=positions,
         residues=[sequence[i - 1].upper() for i in positions],

@@ -267,6 +267,22 @@ def build_affinity_head(cfg: DrugScreenModelConfig, output_bias: float = 0.0, na
     return keras.Model([lig, prot], out, name=name)
 
 
+def affinity_members(model: keras.Model) -> list[keras.Model]:
+    """The affinity models inside ``model``: ``[model]`` itself, or the members of an ensemble
+    (nested models that hold the sub-models, in the ensemble's order)."""
+    names = {layer.name for layer in model.layers}
+    if LIGAND_ENCODER in names or not any(hasattr(layer, "layers") for layer in model.layers):
+        return [model]
+    members = [layer for layer in model.layers
+               if hasattr(layer, "layers") and LIGAND_ENCODER in {sub.name for sub in layer.layers}]
+    return members or [model]
+
+
+def sub_models(model: keras.Model) -> tuple[keras.Model, keras.Model, keras.Model]:
+    """``(ligand encoder, protein encoder, head)`` of one affinity model (``ValueError`` when one is missing)."""
+    return tuple(model.get_layer(n) for n in SUB_MODELS)
+
+
 def unique_rows_encoder(encoder: keras.Model, name: str = "unique_protein_encoder") -> keras.Model:
     """Wrap ``encoder`` so it runs once per distinct row of its token input."""
     tokens = keras.Input((None,), dtype="int32", name="tokens")

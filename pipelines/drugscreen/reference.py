@@ -53,19 +53,50 @@ def check_subset_metrics(model_dir: str | Path, size: int, seed: int, model=None
     return {"ci": m["ci"], "mse": m["mse"], "n": m["n"]}
 
 
+def _describe_ligand(m: dict) -> str:
+    return (f"{m['gnn'].upper()} graph network ({m['gnn_depth']} layers, {m['gnn_units']} units, "
+            f"{'+'.join(m['readout'])} readout)")
+
+
+def _describe_protein(m: dict) -> str:
+    return f"{m['protein_encoder']} (filters {m['protein_filters']}, kernel {m['protein_kernel']})"
+
+
 def card_markdown(name: str, card: dict) -> str:
     """``README.md`` of a reference model from its ``card.json``."""
     v, c = card["validation"], card["check_subset"]
     m = card["model"]
     es = card["train"].get("early_stopping")
     finished = card.get("run_finished", True)
+    members = card.get("members") or []
+    if members:
+        runs = " ".join(mm["run_dir"] for mm in members)
+        export = (f"python -m pipelines.drugscreen.reference {runs} models/{name} "
+                  + " ".join(f"--command {shlex.quote(mm['command'])}" for mm in members))
+        about = [
+            f"The mean of {len(members)} separately trained affinity models (a deep ensemble; `sciarch screen` writes "
+            "their standard deviation as the `spread_<target>` columns of `hits.csv`). Predicts "
+            f"{card['target_column']}.",
+            "",
+            "| member | ligand encoder | protein encoder | fusion | seed | dropout | optimizer (weight decay) | "
+            "epochs | validation CI | validation MSE |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+            *[f"| {k} | {_describe_ligand(mm['model'])} | {_describe_protein(mm['model'])} | {mm['model']['fusion']} | "
+              f"{mm['seed']} | {mm['model']['dropout']:g} | {mm['train']['optimizer']} ({mm['train']['weight_decay']:g}) "
+              f"| {mm['epochs_trained']} | {mm['validation'].get('ci', float('nan')):.4f} | "
+              f"{mm['validation'].get('mse', float('nan')):.4f} |" for k, mm in enumerate(members)],
+        ]
+        rebuild = [card["command"], export]
+    else:
+        about = [f"Ligand {_describe_ligand(m)} || protein {_describe_protein(m)} -> {m['fusion']} fusion -> "
+                 f"MLP {m['head_units']}. Predicts {card['target_column']}."]
+        rebuild = [card["command"],
+                   f"python -m pipelines.drugscreen.reference {card['run_dir']} models/{name} --command "
+                   f"{shlex.quote(card['command'])}" + ("" if finished else " --allow-unfinished")]
     lines = [
-        f"# {name}: drug-target affinity reference model ({card['dataset']})",
+        f"# {name}: drug-target affinity reference {'ensemble' if members else 'model'} ({card['dataset']})",
         "",
-        f"Ligand {m['gnn'].upper()} graph network ({m['gnn_depth']} layers, {m['gnn_units']} units, "
-        f"{'+'.join(m['readout'])} readout) || protein {m['protein_encoder']} "
-        f"(filters {m['protein_filters']}, kernel {m['protein_kernel']}) -> {m['fusion']} fusion -> "
-        f"MLP {m['head_units']}. Predicts {card['target_column']}.",
+        *about,
         "",
         "## Data and split",
         "",
@@ -76,7 +107,7 @@ def card_markdown(name: str, card: dict) -> str:
         f"- ligand graph features: `{card.get('graph_features', 'v1')}` (`sciarch.io.molecules`; the screen "
         "featurises with the model's version)",
         *([f"- **{card['note']}**"] if card.get("note") else []),
-        f"- epochs trained: {card['epochs_trained']}" + (
+        f"- epochs trained: {'per member, see the table above' if members else card['epochs_trained']}" + (
             f" (early stopping on `{es['monitor']}`, patience {es['patience']}; the best weights are restored, "
             "so the validation figures below are optimistic by the choice of epoch)" if es and finished else
             f" of {card['train']['epochs']} planned: the run was stopped, and the weights are those of its "
@@ -95,9 +126,7 @@ def card_markdown(name: str, card: dict) -> str:
         "## Rebuild",
         "",
         "```bash",
-        card["command"],
-        f"python -m pipelines.drugscreen.reference {card['run_dir']} models/{name} --command {shlex.quote(card['command'])}"
-        + ("" if finished else " --allow-unfinished"),
+        *rebuild,
         "```",
         "",
         f"Training wall time: {card['train_wall_time_s']:.0f} s on {card['machine']}.",
@@ -170,9 +199,16 @@ def export_reference(run_dir: str | Path, dest: str | Path, command: str, check_
         (dest / "run.json").unlink(missing_ok=True)
         _from_best_checkpoint(run_dir, dest)
     metrics = json.loads((dest / "metrics.json").read_text())
-    ev = metrics.get("evaluation", metrics)
+    wall = float(metrics.get("train_wall_time_s") or info.get("train_wall_time_s") or 0.0)
+    return _write_card(dest, run_dir, command, metrics, finished, wall, check_size, check_seed, machine, note)
+
+
+def _write_card(dest: Path, run_dir: Path, command: str, metrics: dict, finished: bool, wall_s: float,
+                check_size: int, check_seed: int, machine: str, note: str, members: list | None = None) -> dict:
+    """Compute the check subset of the model in ``dest`` and write its ``card.json`` and ``README.md``."""
     from sciarch.runs import open_run
 
+    ev = metrics.get("evaluation", metrics)
     opened = open_run(dest, pipeline="drugscreen")
     cfg, pipe = opened.config, opened.pipeline()
     check = check_subset_metrics(dest, check_size, check_seed)
@@ -194,20 +230,76 @@ def export_reference(run_dir: str | Path, dest: str | Path, command: str, check_
         "train": cfg.train.model_dump(),
         "command": command,
         "run_dir": str(run_dir),
-        "train_wall_time_s": float(metrics.get("train_wall_time_s") or info.get("train_wall_time_s") or 0.0),
+        "train_wall_time_s": wall_s,
         "machine": machine,
         "model_bytes": (dest / "model.keras").stat().st_size,
+        **({"members": members} if members else {}),
     }
     (dest / "card.json").write_text(json.dumps(card, indent=2, default=float) + "\n")
     (dest / "README.md").write_text(card_markdown(dest.name, card))
     return card
 
 
+#: fields every member of an exported ensemble must share (the data the members were validated on)
+ENSEMBLE_SHARED = ("dataset", "split", "fold", "graph_features", "max_protein_length")
+
+
+def export_ensemble(run_dirs: list[str | Path], dest: str | Path, commands: list[str], check_size: int = 2000,
+                    check_seed: int = 0, machine: str = "2 CPU cores", note: str = "") -> dict:
+    """One reference model averaging the finished runs ``run_dirs`` (:func:`sciarch.ensemble.build_ensemble`).
+
+    The runs may differ in architecture and seed but must share the data they were validated on
+    (:data:`ENSEMBLE_SHARED`); ``dest`` gets member 0's ``config.yaml`` and ``history.csv``, the
+    ensemble's ``model.keras`` and validation metrics, and a card listing every member with its
+    command and validation figures. ``commands[k]`` is the command that trained ``run_dirs[k]``.
+    """
+    from sciarch.ensemble import build_ensemble
+    from sciarch.runs import open_run, write_json_atomic
+
+    run_dirs, dest = [Path(d) for d in run_dirs], Path(dest)
+    if len(run_dirs) < 2:
+        raise ValueError(f"an ensemble needs at least two runs (got {len(run_dirs)})")
+    if len(commands) != len(run_dirs):
+        raise ValueError(f"{len(run_dirs)} runs but {len(commands)} --command values: give one per run, in order")
+    opened = [open_run(d, pipeline="drugscreen") for d in run_dirs]
+    first = opened[0].config.data
+    for d, o in zip(run_dirs, opened):
+        status = json.loads((d / "run.json").read_text()).get("status")
+        if status != "finished":
+            raise ValueError(f"{d}: not a finished run (status {status!r})")
+        for key in ENSEMBLE_SHARED:
+            if getattr(o.config.data, key) != getattr(first, key):
+                raise ValueError(f"{d}: data.{key} is {getattr(o.config.data, key)!r} but {run_dirs[0]} has "
+                                 f"{getattr(first, key)!r}; ensemble members must share {', '.join(ENSEMBLE_SHARED)}")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("config.yaml", "history.csv"):
+        shutil.copy2(run_dirs[0] / name, dest / name)
+    (dest / "run.json").unlink(missing_ok=True)
+    model = build_ensemble([o.load_model() for o in opened], name="drugscreen_ensemble")
+    model.save(dest / "model.keras")
+    member_metrics = [json.loads((d / "metrics.json").read_text()) for d in run_dirs]
+    members = [{
+        "run_dir": str(d), "command": c, "seed": o.config.seed,
+        "model": o.config.model.model_dump(), "train": o.config.train.model_dump(),
+        "validation": {k: m["evaluation"][k] for k in ("ci", "mse") if k in m.get("evaluation", {})},
+        "epochs_trained": m.get("epochs_completed"),
+    } for d, c, o, m in zip(run_dirs, commands, opened, member_metrics)]
+    ev = opened[0].pipeline().evaluate(model, "validation")
+    wall = sum(float(m.get("train_wall_time_s") or 0.0) for m in member_metrics)
+    metrics = {"evaluation": ev, "epochs_completed": member_metrics[0].get("epochs_completed"),
+               "train_wall_time_s": wall, "ensemble": {"members": len(run_dirs), "member_runs": members}}
+    write_json_atomic(dest / "metrics.json", metrics)
+    return _write_card(dest, run_dirs[0], "\n".join(commands), metrics, True, wall, check_size, check_seed, machine,
+                       note, members=members)
+
+
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description="export a finished drugscreen run as a reference model")
-    ap.add_argument("run_dir")
+    ap = argparse.ArgumentParser(description="export a finished drugscreen run, or several as one ensemble, as a "
+                                             "reference model")
+    ap.add_argument("run_dirs", nargs="+", metavar="RUN", help="one run, or several to average (an ensemble)")
     ap.add_argument("dest")
-    ap.add_argument("--command", required=True, help="the command that trained the run (for the card)")
+    ap.add_argument("--command", required=True, action="append",
+                    help="the command that trained the run (for the card); once per run, in order")
     ap.add_argument("--check-size", type=int, default=2000)
     ap.add_argument("--check-seed", type=int, default=0)
     ap.add_argument("--machine", default="2 shared CPU cores")
@@ -215,8 +307,16 @@ def main(argv=None) -> None:
                     help="export the best checkpoint of a run that did not finish (the card says so)")
     ap.add_argument("--note", default="", help="a caveat printed at the top of the card")
     args = ap.parse_args(argv)
-    card = export_reference(args.run_dir, args.dest, args.command, args.check_size, args.check_seed, args.machine,
-                            args.allow_unfinished, args.note)
+    if len(args.run_dirs) > 1:
+        if args.allow_unfinished:
+            ap.error("--allow-unfinished exports one run; ensemble members must be finished runs")
+        card = export_ensemble(args.run_dirs, args.dest, args.command, args.check_size, args.check_seed,
+                               args.machine, args.note)
+    else:
+        if len(args.command) != 1:
+            ap.error(f"one run but {len(args.command)} --command values")
+        card = export_reference(args.run_dirs[0], args.dest, args.command[0], args.check_size, args.check_seed,
+                                args.machine, args.allow_unfinished, args.note)
     print(json.dumps({k: card[k] for k in ("name", "validation", "check_subset", "model_bytes")}, indent=2,
                      default=float))
 

@@ -38,7 +38,14 @@ from sciarch.screening.scoring import (
     truncation_warning,
 )
 
-from pipelines.drugscreen.model import AFFINITY_HEAD, LIGAND_ENCODER, PROTEIN_ENCODER, graph_features_of
+from pipelines.drugscreen.model import (
+    AFFINITY_HEAD,
+    LIGAND_ENCODER,
+    PROTEIN_ENCODER,
+    affinity_members,
+    graph_features_of,
+    sub_models,
+)
 
 __all__ = ["AffinityModelScorer"]
 
@@ -53,23 +60,12 @@ def _input_names(model) -> list[str] | None:
 def _sub_models(model):
     """The (ligand encoder, protein encoder, head) sub-models of one affinity model."""
     try:
-        return tuple(model.get_layer(n) for n in (LIGAND_ENCODER, PROTEIN_ENCODER, AFFINITY_HEAD))
+        return sub_models(model)
     except ValueError as exc:
         raise ScorerError(
             f"the model has no sub-model named in ({exc}); a screening model needs "
             f"'{LIGAND_ENCODER}', '{PROTEIN_ENCODER}' and '{AFFINITY_HEAD}'"
         ) from None
-
-
-def _members(model) -> list:
-    """The affinity models inside ``model``: itself, or the members of an ensemble (nested models
-    that hold the sub-models, in the ensemble's order)."""
-    names = {layer.name for layer in model.layers}
-    if LIGAND_ENCODER in names or not any(hasattr(layer, "layers") for layer in model.layers):
-        return [model]
-    members = [layer for layer in model.layers
-               if hasattr(layer, "layers") and LIGAND_ENCODER in {sub.name for sub in layer.layers}]
-    return members or [model]
 
 
 def _feed(encoder, tokens):
@@ -105,7 +101,7 @@ class AffinityModelScorer:
             raise ScorerError("at least one target is needed")
         #: (ligand encoder, protein encoder, head) of each member (one for a single model, N for a
         #: ``train.ensemble: N`` model, whose score is the mean over its members)
-        self.members = [_sub_models(m) for m in _members(model)]
+        self.members = [_sub_models(m) for m in affinity_members(model)]
         self.ligand_encoder, self.protein_encoder, self.affinity_head = self.members[0]
         self.target_names = [n for n, _ in targets]
         #: targets cut to the model's length (also in summary.json); each warned about on stderr

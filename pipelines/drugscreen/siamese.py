@@ -29,7 +29,13 @@ import numpy as np
 from pipelines.drugscreen.batching import graph_gatherer
 from pipelines.drugscreen.data import DTAData
 from pipelines.drugscreen.metrics import concordance_index, pearson_r
-from pipelines.drugscreen.model import LIGAND_ENCODER, PROTEIN_ENCODER, DrugScreenModelConfig, build_siamese_model
+from pipelines.drugscreen.model import (
+    LIGAND_ENCODER,
+    PROTEIN_ENCODER,
+    DrugScreenModelConfig,
+    affinity_members,
+    build_siamese_model,
+)
 
 
 @dataclass
@@ -138,11 +144,13 @@ def run_ddg_experiment(
     if len(tr) == 0 or len(va) == 0:
         raise ValueError(f"ΔΔG needs mutant/wild-type pairs in both splits (train {len(tr)}, validation {len(va)})")
 
-    # copies of the trained encoders (the absolute model keeps its weights)
-    lig = keras.models.clone_model(absolute_model.get_layer(LIGAND_ENCODER))
-    lig.set_weights(absolute_model.get_layer(LIGAND_ENCODER).get_weights())
-    prot = keras.models.clone_model(absolute_model.get_layer(PROTEIN_ENCODER))
-    prot.set_weights(absolute_model.get_layer(PROTEIN_ENCODER).get_weights())
+    # copies of the trained encoders (the absolute model keeps its weights); an ensemble lends
+    # its first member's encoders, while the subtraction baseline below uses the whole ensemble
+    first = affinity_members(absolute_model)[0]
+    lig = keras.models.clone_model(first.get_layer(LIGAND_ENCODER))
+    lig.set_weights(first.get_layer(LIGAND_ENCODER).get_weights())
+    prot = keras.models.clone_model(first.get_layer(PROTEIN_ENCODER))
+    prot.set_weights(first.get_layer(PROTEIN_ENCODER).get_weights())
     siamese = build_siamese_model(model_cfg, lig, prot)
     siamese.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
     t0 = time.perf_counter()

@@ -166,3 +166,66 @@ def test_build_inputs_per_replica_batch_and_sharding():
     assert total == 12 * 2 * 32
     ys = [np.concatenate([b[1].ravel() for b in s]) for s in seen]
     assert not np.array_equal(ys[0], ys[1])  # different shards
+
+
+def _second_member(trained_run, tmp_path):
+    """A copy of the trained run whose output layer gets other weights (a member that differs)."""
+    import shutil
+
+    from sciarch.runner import load_run_model
+
+    other = tmp_path / "member_b"
+    shutil.copytree(trained_run.dir, other)
+    model = load_run_model(trained_run.dir)
+    out = model.get_layer("affinity_head").get_layer("affinity")
+    out.set_weights([w + np.random.default_rng(1).normal(0, 0.05, w.shape).astype("float32") for w in out.get_weights()])
+    model.save(other / "model.keras")
+    return other, model
+
+
+def test_export_ensemble_averages_runs_and_every_verb_uses_all_members(trained_run, tmp_path):
+    """``python -m pipelines.drugscreen.reference RUN_A RUN_B DEST`` writes one model averaging the runs;
+    its card lists both members; the alanine scan and the evaluation use the member mean."""
+    from pipelines.drugscreen.alascan import alanine_scan
+    from pipelines.drugscreen.metrics import regression_metrics
+    from pipelines.drugscreen.reference import card_markdown, main
+    from sciarch.runner import load_run_model
+    from sciarch.runs import open_run
+
+    other, b = _second_member(trained_run, tmp_path)
+    a = load_run_model(trained_run.dir)
+    dest = tmp_path / "models" / "ens"
+    main([str(trained_run.dir), str(other), str(dest), "--command", "train A", "--command", "train B"])
+    ens = keras.models.load_model(dest / "model.keras", safe_mode=True)
+    pipe = open_run(dest, pipeline="drugscreen").pipeline()
+    va = pipe.split_index("validation")
+    y = pipe.data.pairs.y[va]
+    mean = (pipe.predict_pairs(a, pipe.data.pairs, va) + pipe.predict_pairs(b, pipe.data.pairs, va)) / 2
+    card = json.loads((dest / "card.json").read_text())
+    assert card["validation"]["ci"] == pytest.approx(regression_metrics(y, mean)["ci"], abs=1e-6)
+    assert card["check_subset"]["n"] == len(va) == 800  # fewer validation pairs than the check size: all of them
+    assert [m["command"] for m in card["members"]] == ["train A", "train B"]
+    text = (dest / "README.md").read_text()
+    assert text == card_markdown("ens", card) and "train A\ntrain B\n" in text and "| 1 | GIN" in text
+
+    seq, smi = "MKVLAAGIWHHEPSTRQ", "CC(=O)Nc1ccc(O)cc1"
+    scans = [alanine_scan(m, smi, seq, max_length=64) for m in (a, b)]
+    both = alanine_scan(ens, smi, seq, max_length=64)
+    np.testing.assert_allclose(both.predictions, (scans[0].predictions + scans[1].predictions) / 2, atol=1e-4)
+    assert both.wild_type_prediction == pytest.approx(np.mean([s.wild_type_prediction for s in scans]), abs=1e-4)
+    assert not np.allclose(scans[0].predictions, scans[1].predictions, atol=1e-3)  # the members really differ
+
+
+def test_export_ensemble_refuses_members_of_other_data(trained_run, tmp_path):
+    import yaml
+
+    from pipelines.drugscreen.reference import export_ensemble
+
+    other, _ = _second_member(trained_run, tmp_path)
+    cfg = yaml.safe_load((other / "config.yaml").read_text())
+    cfg["data"]["max_protein_length"] = 500
+    (other / "config.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ValueError, match=r"member_b: data.max_protein_length is 500 but .* has 1000"):
+        export_ensemble([trained_run.dir, other], tmp_path / "ens", ["a", "b"])
+    with pytest.raises(ValueError, match="2 runs but 1 --command"):
+        export_ensemble([trained_run.dir, trained_run.dir], tmp_path / "ens", ["a"])
