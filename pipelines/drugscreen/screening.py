@@ -124,11 +124,12 @@ class AffinityModelScorer:
         }
         if self.graph_features != DEFAULT_GRAPH_FEATURES:  # fingerprints of v1 models stay as they were
             self.fingerprint["graph_features"] = self.graph_features
-        spec = {
-            "atom_features": tf.TensorSpec([None, None, None], tf.uint8),
+        bond_dim = feature_dims(self.graph_features)[1]
+        spec = {  # static feature widths: edge-conditioned layers size their edge network from them
+            "atom_features": tf.TensorSpec([None, None, self._atom_dim], tf.uint8),
             "atom_mask": tf.TensorSpec([None, None], tf.uint8),
             "edge_index": tf.TensorSpec([None, None, 2], tf.int32),
-            "bond_features": tf.TensorSpec([None, None, None], tf.uint8),
+            "bond_features": tf.TensorSpec([None, None, bond_dim], tf.uint8),
             "bond_mask": tf.TensorSpec([None, None], tf.uint8),
         }
         spec_f = {k: tf.TensorSpec(s.shape, tf.int32 if k == "edge_index" else tf.float32) for k, s in spec.items()}

@@ -1,4 +1,5 @@
-"""The shipped reference models (models/davis-gin, davis-gin-v2, davis-gin64-v2, kiba-gin): they load with safe_mode,
+"""The shipped reference models (models/davis-gin, davis-gin-v2, davis-gin64-v2, davis-gin-ens, kiba-gin,
+kiba-gin-v2): they load with safe_mode,
 look like finished runs to every verb, stay small, and reproduce the check-subset CI / MSE
 recorded in their model card."""
 
@@ -13,7 +14,7 @@ from sciarch.pipeline import PROJECT_ROOT
 from sciarch.runs import open_run
 
 MODELS = PROJECT_ROOT / "models"
-NAMES = ("davis-gin", "davis-gin-v2", "davis-gin64-v2", "kiba-gin", "kiba-gin-v2")
+NAMES = ("davis-gin", "davis-gin-v2", "davis-gin64-v2", "davis-gin-ens", "kiba-gin", "kiba-gin-v2")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -45,8 +46,8 @@ def test_card_markdown_names_data_split_metrics_and_command():
     assert f"{card['validation']['ci']:.4f}" in text
 
 
-def test_reference_model_screens_a_few_zinc_molecules(tmp_path):
-    """``sciarch screen --model models/davis-gin`` on a fresh clone: no training, hits ranked."""
+def _screen_zinc(name, tmp_path, n=60):
+    """``sciarch screen --model models/NAME`` on the first ``n`` ZINC lines against ABL1: the rows of hits.csv."""
     import gzip
 
     from typer.testing import CliRunner
@@ -55,13 +56,30 @@ def test_reference_model_screens_a_few_zinc_molecules(tmp_path):
 
     lib = tmp_path / "lib.smi"
     with gzip.open(PROJECT_ROOT / "data/drugscreen/zinc250k_jtvae_valid.smi.gz", "rt") as fh:
-        lib.write_text("".join(next(fh) for _ in range(60)))
+        lib.write_text("".join(next(fh) for _ in range(n)))
     out = tmp_path / "screen"
-    res = CliRunner().invoke(app, ["screen", "--model", str(MODELS / "davis-gin"), "--library", str(lib),
-                                   "--target", str(MODELS / "davis-gin" / "ABL1.fasta"), "--top", "5",
+    res = CliRunner().invoke(app, ["screen", "--model", str(MODELS / name), "--library", str(lib),
+                                   "--target", str(MODELS / name / "ABL1.fasta"), "--top", "5",
                                    "--workers", "0", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    rows = (out / "hits.csv").read_text().splitlines()
+    return (out / "hits.csv").read_text().splitlines()
+
+
+def test_reference_model_screens_a_few_zinc_molecules(tmp_path):
+    """``sciarch screen --model models/davis-gin`` on a fresh clone: no training, hits ranked."""
+    rows = _screen_zinc("davis-gin", tmp_path)
     assert rows[0].startswith("rank,id,smiles,line") and len(rows) == 6
     scores = np.array([float(r.split(",")[-1]) for r in rows[1:]])
     assert np.all(np.diff(scores) <= 0) and np.all((scores > 3) & (scores < 11))  # ranked pKd values
+
+
+def test_reference_ensemble_screens_with_member_spread(tmp_path):
+    """The shipped ensemble ranks by the member mean and writes the members' spread per hit."""
+    card = json.loads((MODELS / "davis-gin-ens" / "card.json").read_text())
+    assert len(card["members"]) >= 3 and (MODELS / "davis-gin-ens" / "model.keras").stat().st_size < 10 * 2**20
+    rows = _screen_zinc("davis-gin-ens", tmp_path)
+    header = rows[0].split(",")
+    assert header[-2:] == ["score_ABL1", "spread_ABL1"] and len(rows) == 6
+    values = np.array([[float(v) for v in r.split(",")[-2:]] for r in rows[1:]])
+    assert np.all(np.diff(values[:, 0]) <= 0) and np.all((values[:, 0] > 3) & (values[:, 0] < 11))
+    assert np.all(values[:, 1] > 0) and np.all(values[:, 1] < 2)  # members disagree, by less than 2 pKd units

@@ -50,3 +50,15 @@ def test_scores_match_model_and_ensemble_is_member_mean():
     expected = (single + AffinityModelScorer(b, TARGETS, max_protein_length=64).score(batch)) / 2
     np.testing.assert_allclose(scorer.score(batch), expected, atol=1e-4)
     assert not np.allclose(expected, single, atol=1e-3)  # the members really differ
+
+
+def test_edge_conditioned_model_screens_in_both_transports():
+    """A GINE (``gnn: ecc``) model sizes its edge network from the bond-feature width: the screen's
+    traced function must keep that width static, for uint8 and float32 batches alike."""
+    batch = collate_graphs([featurize_smiles(s) for s in SMILES])
+    model = _randomised(3, CFG.model_copy(update={"gnn": "ecc"}))
+    scorer = AffinityModelScorer(model, TARGETS, max_protein_length=64)
+    expected = _full_model_scores(model, batch)
+    np.testing.assert_allclose(scorer.score(batch), expected, atol=1e-4)
+    compact = {k: (v if k == "edge_index" else v.astype(np.uint8)) for k, v in batch.items()}
+    np.testing.assert_allclose(scorer.score(compact), expected, atol=1e-4)
