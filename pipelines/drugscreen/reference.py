@@ -176,6 +176,11 @@ def _from_best_checkpoint(run_dir: Path, dest: Path) -> None:
     })
 
 
+def _run_info(run_dir: Path) -> dict:
+    """The run's ``run.json`` (its ``status`` says whether training finished)."""
+    return json.loads((run_dir / "run.json").read_text())
+
+
 def export_reference(run_dir: str | Path, dest: str | Path, command: str, check_size: int = 2000,
                      check_seed: int = 0, machine: str = "2 CPU cores", allow_unfinished: bool = False,
                      note: str = "") -> dict:
@@ -184,7 +189,7 @@ def export_reference(run_dir: str | Path, dest: str | Path, command: str, check_
     ``allow_unfinished``: a run that did not finish gives the weights of its best checkpoint
     (lowest ``val_loss`` so far), evaluated on the validation split; the card says so."""
     run_dir, dest = Path(run_dir), Path(dest)
-    info = json.loads((run_dir / "run.json").read_text())
+    info = _run_info(run_dir)
     finished = info.get("status") == "finished"
     if not finished and not allow_unfinished:
         raise ValueError(f"{run_dir}: not a finished run (status {info.get('status')!r}); "
@@ -264,7 +269,7 @@ def export_ensemble(run_dirs: list[str | Path], dest: str | Path, commands: list
     opened = [open_run(d, pipeline="drugscreen") for d in run_dirs]
     first = opened[0].config.data
     for d, o in zip(run_dirs, opened):
-        status = json.loads((d / "run.json").read_text()).get("status")
+        status = _run_info(d).get("status")
         if status != "finished":
             raise ValueError(f"{d}: not a finished run (status {status!r})")
         for key in ENSEMBLE_SHARED:
