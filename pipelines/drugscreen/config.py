@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from sciarch.config import Section
 
@@ -31,6 +31,12 @@ class DrugScreenModelConfig(Section):
     protein_kernel: int = Field(8, ge=1)
     protein_layers: int = Field(4, ge=1, description="dilated: residual blocks in the stack")
     protein_embedding: int = Field(128, ge=1)
+    protein_composition: list[Literal[1, 2, 3]] = Field(
+        default_factory=list,
+        description="k-mer lengths of the amino-acid composition the protein encoder adds beside its CNN features "
+        "([1, 2]: residue and dipeptide frequencies, standardised on the training proteins); [] = none. "
+        "Late fusion only (concat, concat_product)",
+    )
     protein_token_norm: bool = Field(
         False, description="LayerNorm on the token embeddings (gives distinct proteins distinct embeddings from the start)"
     )
@@ -48,3 +54,10 @@ class DrugScreenModelConfig(Section):
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     unique_proteins: bool = Field(True, description="encode each distinct protein of a batch once")
     unique_ligands: bool = Field(True, description="encode each distinct ligand of a batch once")
+
+    @model_validator(mode="after")
+    def _composition_needs_late_fusion(self):
+        if self.protein_composition and self.fusion == "cross_attention":
+            raise ValueError("protein_composition: the composition features join the pooled CNN features of late "
+                             "fusion; set fusion to concat or concat_product, or protein_composition to []")
+        return self

@@ -14,7 +14,9 @@ target once and run only the ligand side per batch:
   concatenated :class:`~sciarch.layers.GraphReadout` s -> Dense);
 * ``model.get_layer(PROTEIN_ENCODER)`` (``"protein_encoder"``): ``protein_tokens`` -> ``[B, D_p]``
   (token embedding -> Conv1D stem -> 1D CNN motif detectors (plain convolutions as in
-  DeepDTA, or a :class:`~sciarch.layers.DilatedResidualStack`) -> global max pool -> Dense);
+  DeepDTA, or a :class:`~sciarch.layers.DilatedResidualStack`) -> global max pool
+  [|| standardised residue / dipeptide frequencies, :class:`~sciarch.layers.KmerComposition`,
+  with ``protein_composition: [1, 2]``] -> Dense);
 * ``model.get_layer(AFFINITY_HEAD)`` (``"affinity_head"``): ``[ligand_emb, protein_emb]`` -> ``[B, 1]``.
 
 With ``fusion: cross_attention`` the protein encoder ends in a
@@ -46,16 +48,18 @@ Example:
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from pipelines.drugscreen.config import DrugScreenModelConfig  # noqa: F401  (the model section, TF-free)
 from sciarch.io.molecules import DEFAULT_GRAPH_FEATURES, GRAPH_FEATURE_VERSIONS, GRAPH_KEYS, feature_dims
-from sciarch.io.sequences import VOCAB_SIZE
+from sciarch.io.sequences import STANDARD_AMINO_ACIDS, VOCAB_SIZE
 from sciarch.layers import (
     DilatedResidualStack,
     EdgeConditionedConv,
     GINConv,
     GraphReadout,
+    KmerComposition,
     LatentAttentionPooling,
     MultiHeadCrossAttention,
     SiameseEncoder,
@@ -183,8 +187,36 @@ def build_ligand_encoder(
     return keras.Model(g, z, name=name)
 
 
-def build_protein_encoder(cfg: DrugScreenModelConfig, name: str = PROTEIN_ENCODER) -> keras.Model:
-    """``protein_tokens [B, L]`` -> ``[B, protein_embedding]`` (any L)."""
+def _composition_features(cfg: DrugScreenModelConfig, tokens, reference_tokens=None):
+    """Standardised k-mer composition of the standard amino acids of ``tokens`` (KmerComposition ->
+    fixed Normalization). The mean and variance come from ``reference_tokens`` (the training
+    proteins' token rows) when given, else from a uniform composition (mean 1, variance 1);
+    a feature constant over the reference proteins keeps variance 1, so a protein unlike all
+    of them is not blown up."""
+    comp = KmerComposition(
+        len(STANDARD_AMINO_ACIDS), k=list(cfg.protein_composition), first_token=1, scale=True, name="composition"
+    )
+    mean, variance = 1.0, 1.0
+    if reference_tokens is not None and len(reference_tokens):
+        ref = np.concatenate([np.asarray(comp(chunk)) for chunk in np.array_split(
+            np.asarray(reference_tokens, np.int32), max(1, len(reference_tokens) // 256))])
+        mean = ref.mean(axis=0)
+        variance = ref.var(axis=0)
+        variance = np.where(variance > 1e-6, variance, 1.0)
+    else:
+        mean = np.full(comp.output_dim, mean, np.float32)
+        variance = np.full(comp.output_dim, variance, np.float32)
+    norm = keras.layers.Normalization(mean=mean.tolist(), variance=variance.tolist(), name="composition_norm")
+    return norm(comp(tokens))
+
+
+def build_protein_encoder(
+    cfg: DrugScreenModelConfig, name: str = PROTEIN_ENCODER, composition_tokens=None
+) -> keras.Model:
+    """``protein_tokens [B, L]`` -> ``[B, protein_embedding]`` (any L).
+
+    ``composition_tokens``: token rows of the training proteins, the standardisation reference
+    of the composition features (``cfg.protein_composition``; ignored without them)."""
     tokens = keras.Input((None,), dtype="int32", name="protein_tokens")
     x = keras.layers.Embedding(VOCAB_SIZE, cfg.protein_embedding_dim, name="token_embedding")(tokens)
     if cfg.protein_token_norm:
@@ -216,6 +248,10 @@ def build_protein_encoder(cfg: DrugScreenModelConfig, name: str = PROTEIN_ENCODE
         x = keras.layers.Flatten(name="slots_flat")(x)
     else:
         x = keras.layers.GlobalMaxPooling1D(name="max_pool")(x)
+        if cfg.protein_composition:
+            x = keras.layers.Concatenate(name="protein_features")(
+                [x, _composition_features(cfg, tokens, composition_tokens)]
+            )
         x = keras.layers.Dense(cfg.protein_embedding, activation="relu", name="protein_projection")(x)
     if cfg.dropout:
         x = keras.layers.Dropout(cfg.dropout, name="protein_dropout")(x)
@@ -291,12 +327,16 @@ def unique_rows_encoder(encoder: keras.Model, name: str = "unique_protein_encode
 
 
 def build_affinity_model(
-    cfg: DrugScreenModelConfig, output_bias: float = 0.0, graph_features: str = DEFAULT_GRAPH_FEATURES
+    cfg: DrugScreenModelConfig,
+    output_bias: float = 0.0,
+    graph_features: str = DEFAULT_GRAPH_FEATURES,
+    composition_tokens=None,
 ) -> keras.Model:
     """The full absolute-affinity model (see the module docstring for its structure); the ligand
-    inputs are sized for the graph feature version ``graph_features``."""
+    inputs are sized for the graph feature version ``graph_features``; ``composition_tokens``
+    (the training proteins' token rows) standardise the protein composition features."""
     ligand_encoder = build_ligand_encoder(cfg, graph_features=graph_features)
-    protein_encoder = build_protein_encoder(cfg)
+    protein_encoder = build_protein_encoder(cfg, composition_tokens=composition_tokens)
     head = build_affinity_head(cfg, output_bias)
     g = graph_inputs(graph_features)
     tokens = keras.Input((None,), dtype="int32", name="protein_tokens")

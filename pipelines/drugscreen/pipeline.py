@@ -132,11 +132,15 @@ class DrugScreenPipeline(Pipeline):
 
     # ------------------------------------------------------------------ model
     def build_model(self):
-        y = self.data.pairs.y[self.split_index("train")]
+        train = self.split_index("train")
+        y = self.data.pairs.y[train]
         from pipelines.drugscreen.model import build_affinity_model
 
         return build_affinity_model(
-            self.config.model, output_bias=float(np.mean(y)) if y.size else 0.0, graph_features=self.config.data.graph_features
+            self.config.model,
+            output_bias=float(np.mean(y)) if y.size else 0.0,
+            graph_features=self.config.data.graph_features,
+            composition_tokens=self.data.tokens[np.unique(self.data.pairs.protein[train])],
         )
 
     def build_metrics(self):

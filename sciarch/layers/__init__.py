@@ -11,6 +11,7 @@ from sciarch.layers.attention import (
     ScaledDotProductAttention,
     WindowedAttention,
 )
+from sciarch.layers.composition import KmerComposition
 from sciarch.layers.dilated import DilatedResidualStack
 from sciarch.layers.graph import EdgeConditionedConv, GINConv, GraphReadout
 from sciarch.layers.inception import InceptionBlock
@@ -33,6 +34,7 @@ __all__ = [
     "GraphReadout",
     "InceptionBlock",
     "InstanceNormalization",
+    "KmerComposition",
     "LatentAttentionPooling",
     "LearnedPositionalEncoding",
     "MultiHeadCrossAttention",

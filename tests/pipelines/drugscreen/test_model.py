@@ -126,3 +126,34 @@ def test_optional_normalisations_build_and_roundtrip(tmp_path):
     x = _inputs([featurize_smiles(s) for s in SMILES], SEQS)
     model.save(tmp_path / "n.keras")
     np.testing.assert_allclose(np.asarray(keras.models.load_model(tmp_path / "n.keras")(x)), np.asarray(model(x)), atol=1e-5)
+
+
+def test_protein_composition_is_standardised_on_the_reference_and_roundtrips(tmp_path):
+    keras.utils.set_random_seed(0)
+    cfg = DrugScreenModelConfig(**TINY, protein_composition=[1, 2])
+    rng = np.random.default_rng(0)
+    letters = np.array(list("ACDEFGHIKLMNPQRSTVWY"))
+    reference = np.stack([tokenize_protein("".join(rng.choice(letters, 14)), 16) for _ in range(40)])
+    model = _randomise_output(build_affinity_model(cfg, output_bias=5.0, composition_tokens=reference))
+    encoder = model.get_layer("protein_encoder")
+    features = keras.Model(encoder.input, encoder.get_layer("composition_norm").output)
+    z = np.asarray(features(reference))
+    assert z.shape == (40, 420)
+    np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-4)
+    # a feature that varies over the reference has unit variance; a constant one is left at 0
+    varies = np.asarray(encoder.get_layer("composition")(reference)).var(axis=0) > 1e-6
+    np.testing.assert_allclose(z[:, varies].std(axis=0), 1.0, rtol=1e-3)
+    assert np.all(z[:, ~varies] == 0) and 20 < varies.sum() < 420  # 40 x 13 pairs cannot cover all 400
+    x = _inputs([featurize_smiles(s) for s in SMILES], SEQS)
+    model.save(tmp_path / "c.keras")
+    again = keras.models.load_model(tmp_path / "c.keras", safe_mode=True)
+    np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), rtol=1e-6, atol=1e-6)
+
+
+def test_protein_composition_needs_late_fusion():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="protein_composition.*late fusion"):
+        DrugScreenModelConfig(protein_composition=[1, 2], fusion="cross_attention")
+    with pytest.raises(ValidationError):
+        DrugScreenModelConfig(protein_composition=[4])

@@ -169,7 +169,18 @@ def build_cases():
 
         return lambda: _seq_model(layer_fn)
 
+    def kmer_factory():
+        tokens = keras.Input((None,), dtype="int32", name="tokens")
+        comp = L.KmerComposition(4, k=[1, 2], scale=True)(tokens)
+        return keras.Model(tokens, keras.layers.Dense(1)(comp))
+
+    def kmer_inputs(rng):
+        tokens = rng.integers(1, 6, size=(BATCH, 12)).astype("int32")  # 5 = not a letter
+        tokens[1, 7:] = 0
+        return tokens
+
     return {
+        "KmerComposition": (kmer_factory, kmer_inputs),
         "ResidualBlock": (lambda: _seq_model(lambda x: L.ResidualBlock(6, dilation_rate=2, causal=True)(x)), seq),
         "ResidualBlock2D": (lambda: _img_model(lambda x: L.ResidualBlock(5, rank=2, normalization="instance")(x)), img),
         "DilatedResidualStack": (lambda: _seq_model(lambda x: L.DilatedResidualStack(6, num_layers=2, dropout=0.1)(x)), seq),
@@ -195,6 +206,7 @@ def build_cases():
 
 # Layer classes each case exercises (used to check that every public layer is covered).
 COVERS = {
+    "KmerComposition": ["KmerComposition"],
     "ResidualBlock": ["ResidualBlock"],
     "ResidualBlock2D": ["ResidualBlock", "InstanceNormalization"],
     "DilatedResidualStack": ["DilatedResidualStack"],
@@ -256,6 +268,7 @@ def build_combined(cases=None):
 # One case per layer class (together they cover every public layer, see COVERS): used where
 # each case is expensive, e.g. under MirroredStrategy.
 ONE_PER_CLASS = [
+    "KmerComposition",
     "ResidualBlock2D",
     "DilatedResidualStack",
     "DepthwiseSeparableBlock",

@@ -8,8 +8,8 @@ import keras
 from layer_cases import BATCH, build_cases, build_combined
 
 # one representative per unusual op: while loop (scan), FFT (conv), per-offset slicing
-# (windowed attention), gather + segment sum (GIN; EdgeConditionedConv uses the same ops)
-XLA_CASES = ["DiagonalStateSpaceScan", "DiagonalStateSpaceConv", "WindowedAttention", "GINConv"]
+# (windowed attention), gather + segment sum (GIN; EdgeConditionedConv uses the same ops), k-mer counting
+XLA_CASES = ["DiagonalStateSpaceScan", "DiagonalStateSpaceConv", "WindowedAttention", "GINConv", "KmerComposition"]
 
 
 def test_jit_compiled_train_step_and_predictions_match_eager():
