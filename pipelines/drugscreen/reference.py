@@ -59,7 +59,11 @@ def _describe_ligand(m: dict) -> str:
 
 
 def _describe_protein(m: dict) -> str:
-    return f"{m['protein_encoder']} (filters {m['protein_filters']}, kernel {m['protein_kernel']})"
+    text = f"{m['protein_encoder']} (filters {m['protein_filters']}, kernel {m['protein_kernel']})"
+    kmers = m.get("protein_composition") or []
+    if kmers:
+        text += " + " + "/".join({1: "residue", 2: "dipeptide", 3: "tripeptide"}[k] for k in kmers) + " composition"
+    return text
 
 
 def card_markdown(name: str, card: dict) -> str:
