@@ -196,7 +196,6 @@ def _composition_features(cfg: DrugScreenModelConfig, tokens, reference_tokens=N
     comp = KmerComposition(
         len(STANDARD_AMINO_ACIDS), k=list(cfg.protein_composition), first_token=1, scale=True, name="composition"
     )
-    mean, variance = 1.0, 1.0
     if reference_tokens is not None and len(reference_tokens):
         ref = np.concatenate([np.asarray(comp(chunk)) for chunk in np.array_split(
             np.asarray(reference_tokens, np.int32), max(1, len(reference_tokens) // 256))])
@@ -204,8 +203,8 @@ def _composition_features(cfg: DrugScreenModelConfig, tokens, reference_tokens=N
         variance = ref.var(axis=0)
         variance = np.where(variance > 1e-6, variance, 1.0)
     else:
-        mean = np.full(comp.output_dim, mean, np.float32)
-        variance = np.full(comp.output_dim, variance, np.float32)
+        mean = np.ones(comp.output_dim, np.float32)
+        variance = np.ones(comp.output_dim, np.float32)
     norm = keras.layers.Normalization(mean=mean.tolist(), variance=variance.tolist(), name="composition_norm")
     return norm(comp(tokens))
 
@@ -216,7 +215,8 @@ def build_protein_encoder(
     """``protein_tokens [B, L]`` -> ``[B, protein_embedding]`` (any L).
 
     ``composition_tokens``: token rows of the training proteins, the standardisation reference
-    of the composition features (``cfg.protein_composition``; ignored without them)."""
+    of the composition features (``cfg.protein_composition``; without them the features are
+    centred on a uniform composition, see :func:`_composition_features`)."""
     tokens = keras.Input((None,), dtype="int32", name="protein_tokens")
     x = keras.layers.Embedding(VOCAB_SIZE, cfg.protein_embedding_dim, name="token_embedding")(tokens)
     if cfg.protein_token_norm:
