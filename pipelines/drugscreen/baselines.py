@@ -23,16 +23,16 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 from typing import Sequence
 
 import numpy as np
 
 from pipelines.drugscreen.data import DTAData
+from sciarch.io.sequences import STANDARD_AMINO_ACIDS
 from pipelines.drugscreen.metrics import regression_metrics
 
-#: the 20 standard amino acids (composition features ignore other letters)
-AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
+#: the 20 standard amino acids (composition features ignore other letters), in token order
+AMINO_ACIDS = STANDARD_AMINO_ACIDS
 
 
 def ecfp4(smiles: Sequence[str], n_bits: int = 2048, radius: int = 2) -> np.ndarray:
@@ -51,23 +51,21 @@ def ecfp4(smiles: Sequence[str], n_bits: int = 2048, radius: int = 2) -> np.ndar
 
 
 def protein_composition(sequences: Sequence[str]) -> np.ndarray:
-    """Amino-acid (20) and dipeptide (400) frequencies ``float32 [n, 420]``; each block sums to 1
-    over the standard residues of the sequence."""
-    index = {a: i for i, a in enumerate(AMINO_ACIDS)}
-    pair_index = {a + b: i for i, (a, b) in enumerate(itertools.product(AMINO_ACIDS, repeat=2))}
-    out = np.zeros((len(sequences), 420), np.float32)
-    for r, seq in enumerate(sequences):
-        seq = seq.upper()
-        for a in seq:
-            if a in index:
-                out[r, index[a]] += 1
-        for k in range(len(seq) - 1):
-            j = pair_index.get(seq[k : k + 2])
-            if j is not None:
-                out[r, 20 + j] += 1
-        out[r, :20] /= max(out[r, :20].sum(), 1)
-        out[r, 20:] /= max(out[r, 20:].sum(), 1)
-    return out
+    """Amino-acid (20) and dipeptide (400) frequencies ``float32 [n, 420]`` of whole sequences
+    (no truncation); each block sums to 1 over the standard residues of the sequence.
+
+    The counting is :class:`sciarch.layers.KmerComposition`'s, the layer behind the model's
+    ``protein_composition`` option (which sees the tokens truncated at
+    ``data.max_protein_length``)."""
+    from sciarch.io.sequences import tokenize_protein
+    from sciarch.layers import KmerComposition
+
+    ids = [tokenize_protein(s, None, name=f"sequence {i + 1}") for i, s in enumerate(sequences)]
+    tokens = np.zeros((len(ids), max([len(t) for t in ids], default=1)), np.int32)
+    for i, t in enumerate(ids):
+        tokens[i, : len(t)] = t
+    layer = KmerComposition(len(AMINO_ACIDS), k=[1, 2], first_token=1)
+    return np.asarray(layer(tokens), np.float32).reshape(len(ids), 420)
 
 
 def additive_baseline(data: DTAData, tr: np.ndarray, va: np.ndarray, iterations: int = 20) -> dict:
@@ -124,14 +122,17 @@ def ecfp_mlp_baseline(
     keras.utils.set_random_seed(seed)
     used_drugs = np.unique(data.pairs.drug[tr])
     used_prots = np.unique(data.pairs.protein[tr])
+    tables = {
+        "drug_features": {"ecfp4": lambda: ecfp4(data.smiles), "identity": lambda: np.eye(len(data.smiles))},
+        "protein_features": {"composition": lambda: protein_composition(data.sequences),
+                             "identity": lambda: np.eye(len(data.sequences))},
+    }
     for name, value in (("drug_features", drug_features), ("protein_features", protein_features)):
-        if value not in ("identity", "ecfp4" if name == "drug_features" else "composition"):
-            raise ValueError(f"{name} must be 'identity' or '{'ecfp4' if name == 'drug_features' else 'composition'}', "
-                             f"got {value!r}")
-    drug_raw = np.eye(len(data.smiles), dtype=np.float32) if drug_features == "identity" else ecfp4(data.smiles)
-    prot_raw = (np.eye(len(data.sequences), dtype=np.float32) if protein_features == "identity"
-                else protein_composition(data.sequences))
-    drug_x = _standardise(drug_raw.astype(np.float32), used_drugs)
+        if value not in tables[name]:
+            raise ValueError(f"{name} must be one of {sorted(tables[name])}, got {value!r}")
+    drug_raw = tables["drug_features"][drug_features]().astype(np.float32)
+    prot_raw = tables["protein_features"][protein_features]().astype(np.float32)
+    drug_x = _standardise(drug_raw, used_drugs)
     prot_x = _standardise(prot_raw, used_prots)
     y = data.pairs.y.astype(np.float32)
 

@@ -140,7 +140,8 @@ class DrugScreenPipeline(Pipeline):
             self.config.model,
             output_bias=float(np.mean(y)) if y.size else 0.0,
             graph_features=self.config.data.graph_features,
-            composition_tokens=self.data.tokens[np.unique(self.data.pairs.protein[train])],
+            composition_tokens=(self.data.tokens[np.unique(self.data.pairs.protein[train])]
+                                if self.config.model.protein_composition else None),
         )
 
     def build_metrics(self):

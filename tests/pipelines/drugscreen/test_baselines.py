@@ -90,5 +90,5 @@ def test_ecfp_mlp_feature_ablation_uses_identity_codes_and_names_bad_choices(dav
     assert ids["n"] == full["n"] == 500
     # with ~5 pairs per protein, codes that only tell entities apart generalise worse than the features
     assert ids["ci"] < full["ci"] - 0.02, (ids, full)
-    with pytest.raises(ValueError, match="protein_features must be 'identity' or 'composition'"):
+    with pytest.raises(ValueError, match=r"protein_features must be one of \['composition', 'identity'\], got 'onehot'"):
         ecfp_mlp_baseline(davis, tr, va, epochs=1, protein_features="onehot")
