@@ -1,5 +1,5 @@
 """The shipped reference models (models/davis-gin, davis-gin-v2, davis-gin64-v2, davis-gin-ens, davis-comp-ens, kiba-gin,
-kiba-gin-v2): they load with safe_mode,
+kiba-gin-v2, kiba-gin-comp): they load with safe_mode,
 look like finished runs to every verb, stay small, and reproduce the check-subset CI / MSE
 recorded in their model card."""
 
@@ -14,7 +14,7 @@ from sciarch.pipeline import PROJECT_ROOT
 from sciarch.runs import open_run
 
 MODELS = PROJECT_ROOT / "models"
-NAMES = ("davis-gin", "davis-gin-v2", "davis-gin64-v2", "davis-gin-ens", "davis-comp-ens", "kiba-gin", "kiba-gin-v2")
+NAMES = ("davis-gin", "davis-gin-v2", "davis-gin64-v2", "davis-gin-ens", "davis-comp-ens", "kiba-gin", "kiba-gin-v2", "kiba-gin-comp")
 
 
 @pytest.mark.parametrize("name", NAMES)
