@@ -28,8 +28,8 @@ from typing import Sequence
 import numpy as np
 
 from pipelines.drugscreen.data import DTAData
-from sciarch.io.sequences import STANDARD_AMINO_ACIDS
 from pipelines.drugscreen.metrics import regression_metrics
+from sciarch.io.sequences import STANDARD_AMINO_ACIDS, tokenize_proteins
 
 #: the 20 standard amino acids (composition features ignore other letters), in token order
 AMINO_ACIDS = STANDARD_AMINO_ACIDS
@@ -57,15 +57,12 @@ def protein_composition(sequences: Sequence[str]) -> np.ndarray:
     The counting is :class:`sciarch.layers.KmerComposition`'s, the layer behind the model's
     ``protein_composition`` option (which sees the tokens truncated at
     ``data.max_protein_length``)."""
-    from sciarch.io.sequences import tokenize_protein
     from sciarch.layers import KmerComposition
 
-    ids = [tokenize_protein(s, None, name=f"sequence {i + 1}") for i, s in enumerate(sequences)]
-    tokens = np.zeros((len(ids), max([len(t) for t in ids], default=1)), np.int32)
-    for i, t in enumerate(ids):
-        tokens[i, : len(t)] = t
+    sequences = list(sequences)
+    tokens = tokenize_proteins(sequences, max((len(s) for s in sequences), default=1))  # one token per letter
     layer = KmerComposition(len(AMINO_ACIDS), k=[1, 2], first_token=1)
-    return np.asarray(layer(tokens), np.float32).reshape(len(ids), 420)
+    return np.asarray(layer(tokens), np.float32).reshape(len(sequences), 420)
 
 
 def additive_baseline(data: DTAData, tr: np.ndarray, va: np.ndarray, iterations: int = 20) -> dict:
