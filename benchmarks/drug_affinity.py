@@ -31,6 +31,7 @@ Usage (background, progress in the log)::
         --splits fold --gnn-run davis/fold/0=models/davis-gin > /tmp/drug_affinity.log 2>&1 &
     python benchmarks/drug_affinity.py --datasets davis --splits cold_drug --set train.epochs=2   # smoke run
     python benchmarks/drug_affinity.py --ddg-only --ddg-run models/davis-gin                        # ΔpKd only
+    python benchmarks/drug_affinity.py --folds '' --merge-from A.json --merge-from B.json --out AB.json  # one summary
 """
 
 from __future__ import annotations
@@ -104,7 +105,9 @@ def summarise(entries: dict) -> dict:
         groups.setdefault(f"{dataset}/{split}", []).append(e)
     out = {}
     for group, es in sorted(groups.items()):
-        out[group] = {"folds": sorted(e["validation_fold"] for e in es)}
+        out[group] = {"folds": sorted(e["validation_fold"] for e in es),
+                      # a mean over folds of different recipes shows here
+                      "gnn_sources": sorted({str(e.get("config") or e.get("run_dir")) for e in es})}
         for model in ("gnn", "ecfp_mlp", "additive"):
             vals = [e[model] for e in es if e.get(model)]
             if not vals:
@@ -135,6 +138,10 @@ def main(argv=None):
                     help="fit only the baselines of each entry (a later run with the GNN reuses them)")
     ap.add_argument("--baselines-from", action="append", default=[], metavar="JSON",
                     help="another result JSON whose baselines of the same rows and settings are reused")
+    ap.add_argument("--merge-from", action="append", default=[], metavar="JSON",
+                    help="copy the entries of another result JSON that the output lacks (marked merged_from), so "
+                         "folds run by separate invocations get one mean ± sd in summary; with --folds '' nothing "
+                         "is trained")
     ap.add_argument("--refit-baselines", action="store_true",
                     help="refit baselines even when the JSON holds them for the same rows and settings")
     ap.add_argument("--ddg-epochs", type=int, default=15)
@@ -181,6 +188,12 @@ def main(argv=None):
     for path in args.baselines_from:
         for k, v in json.loads(Path(path).read_text()).get("entries", {}).items():
             reusable[k], reusable_source[k] = v, path
+    for path in args.merge_from:
+        for k, v in json.loads(Path(path).read_text()).get("entries", {}).items():
+            if k in result["entries"]:
+                stage(f"{k}: kept the output's entry, not the one of {path}", t0)
+                continue
+            result["entries"][k] = {**v, "merged_from": str(path)}
     computed: set = set()
 
     def save():
