@@ -11,6 +11,9 @@ The ECFP baseline figures are read from ``--baselines`` (``benchmarks/drug_affin
     nice -n 5 .venv/bin/python benchmarks/drug_affinity_ensemble.py \\
         --member seed_0=models/davis-gin-v2 --member seed_1=runs/ens/davis-gin-s1 \\
         --member seed_2=runs/ens/davis-gin-s2 --member gine=runs/ablation/davis-gine-v2
+
+``--summarise F0.json F1.json ... --out FOLDS.json`` reads such files of one recipe on several
+folds and writes the mean ± sd of the ensemble, each member and the ECFP4 + MLP baseline.
 """
 
 from __future__ import annotations
@@ -40,13 +43,55 @@ def _named(values: list[str], flag: str) -> dict[str, str]:
     return out
 
 
+def summarise_folds(paths: list[str], out: str) -> dict:
+    """Mean ± sd over the folds of per-fold result files of this script (one recipe, one fold
+    each): the ensemble, each member name, and the ECFP4 + MLP baseline of the same folds."""
+    results = [json.loads(Path(p).read_text()) for p in paths]
+    keys = [(r["dataset"], r["split"], r["validation_fold"]) for r in results]
+    if len({k[:2] for k in keys}) != 1 or len(set(keys)) != len(keys):
+        raise SystemExit(f"--summarise: expected distinct folds of one data set and split, got {keys}")
+    if len({tuple(r["ensemble"]["members"]) for r in results}) != 1:
+        raise SystemExit("--summarise: the files average different member names: "
+                         + "; ".join(f"{p}: {r['ensemble']['members']}" for p, r in zip(paths, results)))
+
+    def stats(rows: list[dict]) -> dict:
+        return {k: {"mean": round(float(np.mean([r[k] for r in rows])), 4),
+                    "sd": round(float(np.std([r[k] for r in rows], ddof=1)), 4) if len(rows) > 1 else None}
+                for k in ("ci", "mse")}
+
+    models = {"ensemble": [r["ensemble"] for r in results],
+              **{n: [r["runs"][n] for r in results] for n in results[0]["ensemble"]["members"]}}
+    if all(r.get("ecfp_mlp_same_fold") for r in results):
+        models["ecfp_mlp"] = [r["ecfp_mlp_same_fold"] for r in results]
+    summary = {
+        "benchmark": "drug_affinity_ensemble_folds",
+        "dataset": keys[0][0], "split": keys[0][1], "folds": [k[2] for k in keys], "sources": list(paths),
+        "members": results[0]["ensemble"]["members"],
+        "per_fold": {str(k[2]): {m: {x: rows[i][x] for x in ("ci", "mse")} for m, rows in models.items()}
+                     for i, k in enumerate(keys)},
+        "mean_sd": {m: stats(rows) for m, rows in models.items()},
+        "ensemble_beats_ecfp_mlp_every_fold": (all(r["ensemble_beats_ecfp_mlp"] for r in results)
+                                               if "ecfp_mlp" in models else None),
+    }
+    Path(out).write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--member", action="append", default=[], metavar="NAME=RUN_DIR", required=True)
+    ap.add_argument("--member", action="append", default=[], metavar="NAME=RUN_DIR")
+    ap.add_argument("--summarise", nargs="+", metavar="JSON",
+                    help="instead of evaluating runs: mean ± sd over per-fold result files of this script")
     ap.add_argument("--extra", action="append", default=[], metavar="NAME=RUN_DIR")
     ap.add_argument("--baselines", default=str(ROOT / "benchmarks/results/drug_affinity_baselines.json"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/drug_affinity_ensemble.json"))
     args = ap.parse_args(argv)
+    if args.summarise:
+        summary = summarise_folds(args.summarise, args.out)
+        print(json.dumps({k: summary[k] for k in ("mean_sd", "ensemble_beats_ecfp_mlp_every_fold")}, indent=1))
+        return
+    if not args.member:
+        ap.error("--member NAME=RUN_DIR is required (or --summarise)")
     members, extras = _named(args.member, "--member"), _named(args.extra, "--extra")
 
     from pipelines.drugscreen.metrics import regression_metrics
