@@ -2,7 +2,7 @@
 of the replicate runs, and the mean of the members, beside the ECFP4 + MLP baseline of the same fold.
 
 Every run must be a finished ``sciarch run drugscreen`` directory (or a reference model) of the
-same data set, split and fold. ``--member NAME=DIR`` adds a run to the ensemble; ``--extra NAME=DIR``
+same data set, split and fold (``DIR#K``: member K of a saved ensemble). ``--member NAME=DIR`` adds a run to the ensemble; ``--extra NAME=DIR``
 adds one that is reported alone but not averaged (an arm that was tried and left out); a NAME
 starting with ``seed_`` also counts as a replicate of the reference recipe, for the seed spread.
 The ECFP baseline figures are read from ``--baselines`` (``benchmarks/drug_affinity.py
@@ -41,6 +41,27 @@ def _named(values: list[str], flag: str) -> dict[str, str]:
         name, path = v.split("=", 1)
         out[name] = path
     return out
+
+
+def _member_of(spec: str) -> tuple[str, int | None]:
+    """``DIR`` or ``DIR#K`` (member K, from 0, of a saved ensemble such as ``models/davis-comp-ens``)."""
+    path, _, k = spec.partition("#")
+    if k and not k.isdigit():
+        raise SystemExit(f"{spec}: expected RUN_DIR or RUN_DIR#K with K a member number")
+    return path, int(k) if k else None
+
+
+def _model(opened, member: int | None):
+    from pipelines.drugscreen.model import affinity_members
+
+    model = opened.load_model()
+    if member is None:
+        return model
+    members = affinity_members(model)
+    if member >= len(members) or members == [model]:
+        raise SystemExit(f"{opened.dir}: has {len(members) if members != [model] else 'no'} ensemble members, "
+                         f"not a member #{member}")
+    return members[member]
 
 
 def summarise_folds(paths: list[str], out: str) -> dict:
@@ -99,6 +120,7 @@ def main(argv=None):
 
     preds, ref = {}, None
     for name, path in {**members, **extras}.items():
+        path, member = _member_of(path)
         opened = open_run(path, pipeline="drugscreen")
         pipe = opened.pipeline()
         d = opened.config.data
@@ -107,7 +129,7 @@ def main(argv=None):
             ref, va, y = key, pipe.split_index("validation"), pipe.data.pairs.y[pipe.split_index("validation")]
         elif key != ref:
             raise SystemExit(f"{path}: data {key} differs from the first run's {ref}")
-        preds[name] = np.asarray(pipe.predict_pairs(opened.load_model(), pipe.data.pairs, va)).reshape(-1)
+        preds[name] = np.asarray(pipe.predict_pairs(_model(opened, member), pipe.data.pairs, va)).reshape(-1)
         print(f"{name}: {path}", flush=True)
 
     def metrics(p):
