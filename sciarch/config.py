@@ -123,6 +123,8 @@ class TrainConfig(Section):
     early_stopping: EarlyStoppingConfig | None = None
     ensemble: int = Field(1, ge=1, le=64, description="members trained with seeds seed, seed+1, ...; "
                           "model.keras averages their outputs")
+    init_weights: str | None = Field(None, description="a finished run directory (or its model.keras) of the same "
+                                     "architecture whose weights start training: continue or fine-tune that run")
     tensorboard: bool = True
     backup_and_restore: bool = True
     verbose: Literal["auto", 0, 1, 2] = "auto"
@@ -146,6 +148,9 @@ class TrainConfig(Section):
         if sched.warmup_epochs and sched.warmup_epochs >= self.epochs:
             raise ValueError(f"train.lr_schedule.warmup_epochs ({sched.warmup_epochs:g}) must be less than "
                              f"train.epochs ({self.epochs})")
+        if self.init_weights and self.ensemble > 1:
+            raise ValueError("train.init_weights with train.ensemble > 1 would start every member from the same "
+                             "weights; train the members as separate runs or set train.ensemble to 1")
         clips = [k for k in ("clipnorm", "global_clipnorm", "clipvalue") if getattr(self, k) is not None]
         if len(clips) > 1:
             raise ValueError(f"train.{clips[0]} and train.{clips[1]} cannot both be set (Keras applies one clipping)")

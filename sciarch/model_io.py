@@ -83,17 +83,56 @@ def load_run_model(run_dir: str | Path, pipeline_cls: type | None = None) -> ker
             (Python lambdas), or classes that are not registered -- one line each; no code
             from the file runs.
     """
+    _register(pipeline_cls)
+    path = Path(run_dir) / "model.keras"
+    if not path.is_file():
+        raise MissingModelError(f"{path}: no trained model in this run directory")
+    return _load_archive(path)
+
+
+def _register(pipeline_cls: type | None) -> None:
     import sciarch.ensemble  # noqa: F401  (register the ensemble layer of train.ensemble runs)
     import sciarch.layers  # noqa: F401  (register layers)
     from sciarch.registry import available_pipelines
 
     for cls in [pipeline_cls] if pipeline_cls is not None else available_pipelines().values():
         cls.register_model_classes()
-    path = Path(run_dir) / "model.keras"
-    if not path.is_file():
-        raise MissingModelError(f"{path}: no trained model in this run directory")
+
+
+def _load_archive(path: Path) -> keras.Model:
     _check_keras_archive(path)
     try:
         return keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # noqa: BLE001 - any failure of a loaded file is reported as one line
         raise ModelLoadError(_explain_load_error(path, exc)) from None
+
+
+def init_weights_from(model: keras.Model, source: str | Path, pipeline_cls: type | None = None) -> None:
+    """Set ``model``'s weights to those of the trained model at ``source`` (``train.init_weights``:
+    a run directory or a ``.keras`` file), which must have the same architecture.
+
+    Raises:
+        ConfigError: no such model, a file that does not load, or other weights (count or a shape);
+            one line naming ``train.init_weights``, the source and the first difference.
+    """
+    src = Path(source)
+    try:
+        if src.is_dir() or src.suffix != ".keras":
+            other = load_run_model(src, pipeline_cls)
+        else:
+            _register(pipeline_cls)
+            if not src.is_file():
+                raise MissingModelError(f"{src}: no such model file")
+            other = _load_archive(src)
+    except ConfigError as exc:
+        raise ConfigError(f"key 'train.init_weights': {exc}") from None
+    mine, theirs = model.weights, other.weights
+    for i, (a, b) in enumerate(zip(mine, theirs)):
+        if tuple(a.shape) != tuple(b.shape):
+            raise ConfigError(f"key 'train.init_weights': {source}: weight {i} ({b.path}) has shape {tuple(b.shape)}, "
+                              f"this config's model wants {tuple(a.shape)} ({a.path}); the architectures differ")
+    if len(mine) != len(theirs):
+        raise ConfigError(f"key 'train.init_weights': {source}: its model has {len(theirs)} weight tensors, this "
+                          f"config's model {len(mine)}; the architectures differ")
+    model.set_weights(other.get_weights())
+

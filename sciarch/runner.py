@@ -41,7 +41,12 @@ from sciarch.distribute import distribute_inputs, make_strategy, worker_info
 from sciarch.ensemble import build_ensemble
 from sciarch.epochs import EpochCounter
 from sciarch.losses import with_loss
-from sciarch.model_io import MissingModelError, ModelLoadError, load_run_model  # noqa: F401  (re-exported)
+from sciarch.model_io import (  # noqa: F401  (the errors and load_run_model are re-exported)
+    MissingModelError,
+    ModelLoadError,
+    init_weights_from,
+    load_run_model,
+)
 from sciarch.pipeline import Pipeline, get_pipeline_class
 from sciarch.report import read_epochs, write_report
 from sciarch.runs import Run, config_hash
@@ -134,10 +139,13 @@ def _verbose(t: TrainConfig) -> int:
 
 def build_training(pipeline: Pipeline, strategy: tf.distribute.Strategy, steps_per_epoch: int | None = None):
     """Build model, loss and compiled training model inside ``strategy``'s scope
-    (``steps_per_epoch`` sizes a ``train.lr_schedule``)."""
+    (``steps_per_epoch`` sizes a ``train.lr_schedule``), starting from ``train.init_weights``'
+    weights when set (a resume then restores its own backup over them)."""
     cfg = pipeline.config
     with strategy.scope():
         model = pipeline.build_model()
+        if cfg.train.init_weights:
+            init_weights_from(model, cfg.train.init_weights, type(pipeline))
         loss = pipeline.build_loss()
         trainable = with_loss(model, loss) if loss is not None else model
         trainable.compile(
