@@ -14,7 +14,8 @@ from sciarch.pipeline import PROJECT_ROOT
 from sciarch.runs import open_run
 
 MODELS = PROJECT_ROOT / "models"
-NAMES = ("davis-gin", "davis-gin-v2", "davis-gin64-v2", "davis-gin-ens", "davis-comp-ens", "kiba-gin", "kiba-gin-v2", "kiba-gin-comp")
+NAMES = ("davis-gin", "davis-gin-v2", "davis-gin64-v2", "davis-gin-ens", "davis-comp-ens", "kiba-gin", "kiba-gin-v2",
+         "kiba-gin-comp", "kiba-gin-comp-cont")
 
 
 @pytest.mark.parametrize("name", NAMES)
