@@ -2,8 +2,8 @@
 of the replicate runs, and the mean of the members, beside the ECFP4 + MLP baseline of the same fold.
 
 Every run must be a finished ``sciarch run drugscreen`` directory (or a reference model) of the
-same data set, split and fold (``DIR#K``: member K of a saved ensemble). ``--member NAME=DIR`` adds a run to the ensemble; ``--extra NAME=DIR``
-adds one that is reported alone but not averaged (an arm that was tried and left out); a NAME
+same data set, split and fold (``DIR#K``: member K of a saved ensemble). ``--member NAME=DIR``
+adds a run to the ensemble; ``--extra NAME=DIR`` adds one that is reported alone but not averaged (an arm that was tried and left out); a NAME
 starting with ``seed_`` also counts as a replicate of the reference recipe, for the seed spread.
 The ECFP baseline figures are read from ``--baselines`` (``benchmarks/drug_affinity.py
 --baselines-only``'s JSON, same fold). Writes ``benchmarks/results/drug_affinity_ensemble.json``::
@@ -58,9 +58,10 @@ def _model(opened, member: int | None):
     if member is None:
         return model
     members = affinity_members(model)
-    if member >= len(members) or members == [model]:
-        raise SystemExit(f"{opened.dir}: has {len(members) if members != [model] else 'no'} ensemble members, "
-                         f"not a member #{member}")
+    if members == [model]:
+        raise SystemExit(f"{opened.dir}: has no ensemble members, not a member #{member}")
+    if member >= len(members):
+        raise SystemExit(f"{opened.dir}: has {len(members)} ensemble members, not a member #{member}")
     return members[member]
 
 

@@ -83,23 +83,23 @@ def load_run_model(run_dir: str | Path, pipeline_cls: type | None = None) -> ker
             (Python lambdas), or classes that are not registered -- one line each; no code
             from the file runs.
     """
-    _register(pipeline_cls)
     path = Path(run_dir) / "model.keras"
     if not path.is_file():
         raise MissingModelError(f"{path}: no trained model in this run directory")
-    return _load_archive(path)
+    return load_model_file(path, pipeline_cls)
 
 
-def _register(pipeline_cls: type | None) -> None:
+def load_model_file(path: str | Path, pipeline_cls: type | None = None) -> keras.Model:
+    """Load one ``.keras`` file as :func:`load_run_model` loads a run's (same registration, same errors)."""
     import sciarch.ensemble  # noqa: F401  (register the ensemble layer of train.ensemble runs)
     import sciarch.layers  # noqa: F401  (register layers)
     from sciarch.registry import available_pipelines
 
     for cls in [pipeline_cls] if pipeline_cls is not None else available_pipelines().values():
         cls.register_model_classes()
-
-
-def _load_archive(path: Path) -> keras.Model:
+    path = Path(path)
+    if not path.is_file():
+        raise MissingModelError(f"{path}: no such model file")
     _check_keras_archive(path)
     try:
         return keras.models.load_model(path, safe_mode=True, compile=False)
@@ -117,13 +117,8 @@ def init_weights_from(model: keras.Model, source: str | Path, pipeline_cls: type
     """
     src = Path(source)
     try:
-        if src.is_dir() or src.suffix != ".keras":
-            other = load_run_model(src, pipeline_cls)
-        else:
-            _register(pipeline_cls)
-            if not src.is_file():
-                raise MissingModelError(f"{src}: no such model file")
-            other = _load_archive(src)
+        other = (load_run_model(src, pipeline_cls) if src.is_dir() or src.suffix != ".keras"
+                 else load_model_file(src, pipeline_cls))
     except ConfigError as exc:
         raise ConfigError(f"key 'train.init_weights': {exc}") from None
     mine, theirs = model.weights, other.weights
@@ -135,4 +130,3 @@ def init_weights_from(model: keras.Model, source: str | Path, pipeline_cls: type
         raise ConfigError(f"key 'train.init_weights': {source}: its model has {len(theirs)} weight tensors, this "
                           f"config's model {len(mine)}; the architectures differ")
     model.set_weights(other.get_weights())
-
