@@ -247,6 +247,8 @@ def _train(run: Run, pipeline: Pipeline, strategy: tf.distribute.Strategy, winfo
     # training stream is endless (one iterator) and a resume skips the finished epochs' batches
     counter = EpochCounter() if steps is None else None
     pipeline.epoch = counter.variable if counter is not None else None
+    if cfg.train.backup_and_restore:
+        _repair_backup(run.backup_dir(winfo.task_id))
     start = _backed_up_epoch(run.backup_dir(winfo.task_id)) if cfg.train.backup_and_restore else 0
 
     def train_inputs(ctx):
@@ -374,6 +376,30 @@ def _stopped_early(state_path: Path, epoch: int) -> bool:
     """Whether the training state saved for resuming at ``epoch`` says early stopping ended training."""
     record = TrainingStateBackup(state_path).record(epoch) or {}
     return any((c.get("stopped_epoch") or 0) > 0 for c in record.get("callbacks", []))
+
+
+def _repair_backup(backup_dir: Path) -> None:
+    """A kill during BackupAndRestore's save can leave ``training_metadata.json`` empty or cut
+    (it is written after the weights, not atomically); Keras then fails the resume with a JSON
+    error. Fall back to the previous weights + metadata pair (``double_checkpoint``), or drop
+    the backup when there is none, so the rerun repeats at most the epochs since that pair."""
+    meta = backup_dir / "training_metadata.json"
+    if not meta.is_file() or _backed_up_epoch(backup_dir) > 0:
+        return
+    weights, prev_weights, prev_meta = (backup_dir / "latest.weights.h5", backup_dir / "latest.weights.h5.bkp",
+                                        backup_dir / "training_metadata.json.bkp")
+    try:
+        prev_ok = prev_weights.is_file() and int(json.loads(prev_meta.read_text())["epoch"]) > 0
+    except (json.JSONDecodeError, KeyError, ValueError, OSError):
+        prev_ok = False
+    if prev_ok:
+        shutil.copyfile(prev_weights, weights)
+        shutil.copyfile(prev_meta, meta)
+    else:
+        meta.unlink()
+        weights.unlink(missing_ok=True)
+    print(f"warning: {meta}: unreadable (the process was killed while saving it); resuming from "
+          f"{'the previous backup' if prev_ok else 'the start'}", file=sys.stderr)
 
 
 def _backed_up_epoch(backup_dir: Path) -> int:
