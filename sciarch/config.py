@@ -124,7 +124,8 @@ class TrainConfig(Section):
     ensemble: int = Field(1, ge=1, le=64, description="members trained with seeds seed, seed+1, ...; "
                           "model.keras averages their outputs")
     init_weights: str | None = Field(None, description="a finished run directory (or its model.keras) of the same "
-                                     "architecture whose weights start training: continue or fine-tune that run")
+                                     "architecture whose weights start training: continue or fine-tune that run; "
+                                     "a model that adds layers to it starts those fresh (weights matched by path)")
     tensorboard: bool = True
     backup_and_restore: bool = True
     verbose: Literal["auto", 0, 1, 2] = "auto"

@@ -107,13 +107,19 @@ def load_model_file(path: str | Path, pipeline_cls: type | None = None) -> keras
         raise ModelLoadError(_explain_load_error(path, exc)) from None
 
 
-def init_weights_from(model: keras.Model, source: str | Path, pipeline_cls: type | None = None) -> None:
+def init_weights_from(model: keras.Model, source: str | Path, pipeline_cls: type | None = None) -> list[str]:
     """Set ``model``'s weights to those of the trained model at ``source`` (``train.init_weights``:
-    a run directory or a ``.keras`` file), which must have the same architecture.
+    a run directory or a ``.keras`` file), which must have the same architecture, or the same
+    plus added layers: when ``model`` has more weight tensors, they are matched by path
+    (``layer/variable``) and the ones the source lacks keep their initialisation.
+
+    Returns:
+        the paths of the weights left at their initialisation (empty for the same architecture).
 
     Raises:
-        ConfigError: no such model, a file that does not load, or other weights (count or a shape);
-            one line naming ``train.init_weights``, the source and the first difference.
+        ConfigError: no such model, a file that does not load, or other weights (count, a shape,
+            or a source weight the model lacks); one line naming ``train.init_weights``, the source
+            and the first difference.
     """
     src = Path(source)
     try:
@@ -122,11 +128,23 @@ def init_weights_from(model: keras.Model, source: str | Path, pipeline_cls: type
     except ConfigError as exc:
         raise ConfigError(f"key 'train.init_weights': {exc}") from None
     mine, theirs = model.weights, other.weights
-    for i, (a, b) in enumerate(zip(mine, theirs)):
+    by_path = {w.path: w for w in mine}
+    if len(mine) == len(theirs):
+        pairs = list(zip(mine, theirs))
+    elif len(mine) > len(theirs) and len(by_path) == len(mine) and len({w.path for w in theirs}) == len(theirs):
+        missing = [w.path for w in theirs if w.path not in by_path]
+        if missing:
+            raise ConfigError(f"key 'train.init_weights': {source}: its weight {missing[0]} is not in this config's "
+                              f"model; the model may add layers to the source's, not drop or rename them")
+        pairs = [(by_path[w.path], w) for w in theirs]
+    else:
+        raise ConfigError(f"key 'train.init_weights': {source}: its model has {len(theirs)} weight tensors, this "
+                          f"config's model {len(mine)}; the architectures differ")
+    for i, (a, b) in enumerate(pairs):
         if tuple(a.shape) != tuple(b.shape):
             raise ConfigError(f"key 'train.init_weights': {source}: weight {i} ({b.path}) has shape {tuple(b.shape)}, "
                               f"this config's model wants {tuple(a.shape)} ({a.path}); the architectures differ")
-    if len(mine) != len(theirs):
-        raise ConfigError(f"key 'train.init_weights': {source}: its model has {len(theirs)} weight tensors, this "
-                          f"config's model {len(mine)}; the architectures differ")
-    model.set_weights(other.get_weights())
+    for a, b in pairs:
+        a.assign(b)
+    loaded = {id(a) for a, _ in pairs}
+    return [w.path for w in mine if id(w) not in loaded]

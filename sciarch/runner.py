@@ -145,7 +145,11 @@ def build_training(pipeline: Pipeline, strategy: tf.distribute.Strategy, steps_p
     with strategy.scope():
         model = pipeline.build_model()
         if cfg.train.init_weights:
-            init_weights_from(model, cfg.train.init_weights, type(pipeline))
+            fresh = init_weights_from(model, cfg.train.init_weights, type(pipeline))
+            if fresh:
+                shown = ", ".join(fresh[:6]) + (f" and {len(fresh) - 6} more" if len(fresh) > 6 else "")
+                print(f"train.init_weights: {len(fresh)} weight tensor(s) that {cfg.train.init_weights} lacks keep "
+                      f"their initialisation: {shown}", file=sys.stderr, flush=True)
         loss = pipeline.build_loss()
         trainable = with_loss(model, loss) if loss is not None else model
         trainable.compile(

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from sciarch.io.molecules import collate_graphs, featurize_smiles
 from sciarch.io.sequences import PROTEIN_ALPHABET, tokenize_protein
 
 ALA = PROTEIN_ALPHABET.index("A") + 1
@@ -74,7 +73,7 @@ def alanine_scan(
     """Scan ``sequence`` against ``smiles`` with a model built by
     :func:`pipelines.drugscreen.model.build_affinity_model` (or loaded from a run). For an
     ensemble every prediction is the mean over its members."""
-    from pipelines.drugscreen.model import affinity_members, graph_features_of, sub_models  # Keras
+    from pipelines.drugscreen.model import affinity_members, ligand_batch, sub_models  # Keras
 
     members = [sub_models(m) for m in affinity_members(model)]
     wt = tokenize_protein(sequence, max_length, name="target")
@@ -91,7 +90,7 @@ def alanine_scan(
     wt_pred = 0.0
     preds = np.zeros(len(positions), np.float32)
     for lig_enc, prot_enc, head in members:
-        graph = collate_graphs([featurize_smiles(smiles, features=graph_features_of(lig_enc))])
+        graph = ligand_batch(lig_enc, [smiles])
         lig = np.asarray(lig_enc(graph, training=False))
         wt_emb = np.asarray(prot_enc(wt[None], training=False))
         wt_pred += float(np.asarray(head([lig, wt_emb], training=False))[0, 0]) / len(members)

@@ -37,17 +37,11 @@ AMINO_ACIDS = STANDARD_AMINO_ACIDS
 
 def ecfp4(smiles: Sequence[str], n_bits: int = 2048, radius: int = 2) -> np.ndarray:
     """Morgan (ECFP4 for ``radius=2``) bit vectors ``uint8 [n, n_bits]``; an unparsable SMILES
-    gets an all-zero row."""
-    from rdkit import Chem
-    from rdkit.Chem import rdFingerprintGenerator
+    gets an all-zero row (:func:`sciarch.io.molecules.morgan_fingerprints`, the fingerprint a
+    model with ``model.ligand_fingerprint`` reads too)."""
+    from sciarch.io.molecules import morgan_fingerprints
 
-    gen = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
-    out = np.zeros((len(smiles), n_bits), np.uint8)
-    for i, s in enumerate(smiles):
-        mol = Chem.MolFromSmiles(s)
-        if mol is not None:
-            out[i] = gen.GetFingerprintAsNumPy(mol)
-    return out
+    return morgan_fingerprints(smiles, n_bits, radius)
 
 
 def protein_composition(sequences: Sequence[str]) -> np.ndarray:

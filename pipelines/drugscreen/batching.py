@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sciarch.io.molecules import MolGraph, feature_dims
+from sciarch.io.molecules import FINGERPRINT_KEY, MolGraph, feature_dims
 
 from pipelines.drugscreen.data import DTAData, Pairs
 
@@ -80,12 +80,15 @@ def batch_order(
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
-def graph_gatherer(data: DTAData):
-    """``f(drug_indices [B]) -> padded graph batch dict`` (TensorFlow ops, usable in ``tf.data``)."""
+def graph_gatherer(data: DTAData, fingerprint_bits: int = 0):
+    """``f(drug_indices [B]) -> padded graph batch dict`` (TensorFlow ops, usable in ``tf.data``);
+    with ``fingerprint_bits`` the dict also holds the ligands' Morgan fingerprints
+    (``ligand_fingerprint`` float32 ``[B, bits]``, for a model with ``model.ligand_fingerprint``)."""
     import tensorflow as tf
 
     atoms_rt, edges_rt, bonds_rt = graph_tables(data)
     atom_dim, bond_dim = feature_dims(data.graph_features)
+    fingerprints = tf.constant(data.fingerprints(fingerprint_bits)) if fingerprint_bits else None
 
     def gather(d):
         atoms = tf.gather(atoms_rt, d)
@@ -96,13 +99,16 @@ def graph_gatherer(data: DTAData):
         max_n = tf.maximum(tf.reduce_max(n_atoms), 1)
         max_e = tf.maximum(tf.reduce_max(n_edges), 1)
         b = tf.shape(d, out_type=tf.int64)[0]
-        return {
+        batch = {
             "atom_features": atoms.to_tensor(shape=tf.stack([b, max_n, atom_dim])),
             "atom_mask": tf.sequence_mask(n_atoms, max_n, dtype=tf.float32),
             "edge_index": edges.to_tensor(shape=tf.stack([b, max_e, 2])),
             "bond_features": bonds.to_tensor(shape=tf.stack([b, max_e, bond_dim])),
             "bond_mask": tf.sequence_mask(n_edges, max_e, dtype=tf.float32),
         }
+        if fingerprints is not None:
+            batch[FINGERPRINT_KEY] = tf.cast(tf.gather(fingerprints, d), tf.float32)
+        return batch
 
     return gather
 
@@ -119,10 +125,12 @@ def make_dataset(
     input_context=None,
     target_as_dict: bool = False,
     epoch=None,
+    fingerprint_bits: int = 0,
 ):
     """``tf.data.Dataset`` of ``(x, y)`` batches for ``pairs[index]``.
 
-    ``x`` holds the five graph keys and ``protein_tokens``; ``y`` is ``[B, 1]`` float32.
+    ``x`` holds the five graph keys and ``protein_tokens`` (and the ligands' fingerprints with
+    ``fingerprint_bits``, see :func:`graph_gatherer`); ``y`` is ``[B, 1]`` float32.
     With ``input_context`` the batches are dealt round-robin to the input pipelines
     (each pipeline gets the same number of batches; the remainder is dropped so the
     replicas stay in step) and ``batch_size`` must already be the per-replica size.
@@ -169,7 +177,7 @@ def make_dataset(
     else:
         ds = tf.data.Dataset.from_generator(gen, args=(tf.constant(-1, tf.int64),), output_signature=signature)
 
-    gather = graph_gatherer(data)
+    gather = graph_gatherer(data, fingerprint_bits)
 
     def to_batch(d, p, target):
         x = dict(gather(d), protein_tokens=tf.gather(tokens, p))

@@ -24,6 +24,13 @@ class DrugScreenModelConfig(Section):
     gnn_units: int = Field(128, ge=1)
     readout: list[Literal["sum", "mean", "max", "attention"]] = Field(default_factory=lambda: ["mean", "max"])
     ligand_embedding: int = Field(128, ge=1)
+    ligand_fingerprint: int = Field(
+        0,
+        ge=0,
+        description="bits of a Morgan (ECFP4) fingerprint the ligand encoder reads beside its graph network "
+        "(projected and joined to the graph readout); 0 = graph only. Screens, the alanine scan and the "
+        "ΔΔG model compute it from the same molecule",
+    )
     protein_encoder: Literal["cnn", "dilated"] = "cnn"
     protein_embedding_dim: int = Field(32, ge=1, description="token embedding width")
     protein_stem_stride: int = Field(1, ge=1, description="stride of the first convolution (downsampling)")

@@ -211,6 +211,17 @@ class DTAData:
     #: mutant record index -> wild-type record index (mutants resolved from their names)
     mutants: dict[int, int] = field(default_factory=dict)
     mutant_notes: list[str] = field(default_factory=list)
+    _fingerprints: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def fingerprints(self, bits: int) -> np.ndarray:
+        """Morgan (ECFP4) fingerprints of the ligands, ``uint8 [n_ligands, bits]`` (computed once
+        per size; an invalid ligand, which no pair may use, gets zeros)."""
+        if bits not in self._fingerprints:
+            from sciarch.io.molecules import morgan_fingerprints
+
+            self._fingerprints[bits] = morgan_fingerprints(
+                [s if g is not None else "" for s, g in zip(self.smiles, self.graphs)], bits)
+        return self._fingerprints[bits]
 
     @classmethod
     def load(

@@ -11,7 +11,9 @@ target once and run only the ligand side per batch:
 
 * ``model.get_layer(LIGAND_ENCODER)`` (``"ligand_encoder"``): graph dict -> ligand embedding ``[B, D_l]``
   (atom embedding -> ``depth`` x GINConv / EdgeConditionedConv with residual sums ->
-  concatenated :class:`~sciarch.layers.GraphReadout` s -> Dense);
+  concatenated :class:`~sciarch.layers.GraphReadout` s -> Dense [+ linear projection of the
+  molecule's Morgan fingerprint, input ``ligand_fingerprint [B, bits]``, with
+  ``ligand_fingerprint: bits``; zero at the start] -> ReLU);
 * ``model.get_layer(PROTEIN_ENCODER)`` (``"protein_encoder"``): ``protein_tokens`` -> ``[B, D_p]``
   (token embedding -> Conv1D stem -> 1D CNN motif detectors (plain convolutions as in
   DeepDTA, or a :class:`~sciarch.layers.DilatedResidualStack`) -> global max pool
@@ -52,7 +54,16 @@ import numpy as np
 from keras import ops
 
 from pipelines.drugscreen.config import DrugScreenModelConfig  # noqa: F401  (the model section, TF-free)
-from sciarch.io.molecules import DEFAULT_GRAPH_FEATURES, GRAPH_FEATURE_VERSIONS, GRAPH_KEYS, feature_dims
+from sciarch.io.molecules import (
+    DEFAULT_GRAPH_FEATURES,
+    FINGERPRINT_KEY,
+    GRAPH_FEATURE_VERSIONS,
+    GRAPH_KEYS,
+    collate_graphs,
+    feature_dims,
+    featurize_smiles,
+    morgan_fingerprints,
+)
 from sciarch.io.sequences import STANDARD_AMINO_ACIDS, VOCAB_SIZE
 from sciarch.layers import (
     DilatedResidualStack,
@@ -129,21 +140,47 @@ def _take_all(tensors: dict, index) -> dict:
 
 
 # ----------------------------------------------------------------------------- inputs
-def graph_inputs(graph_features: str = DEFAULT_GRAPH_FEATURES, encoder: keras.Model | None = None) -> dict:
+def graph_inputs(
+    graph_features: str = DEFAULT_GRAPH_FEATURES, encoder: keras.Model | None = None, fingerprint_bits: int = 0
+) -> dict:
     """Symbolic inputs of a padded graph batch (names = the graph-batch keys), sized for the
-    feature version ``graph_features`` or for the inputs of a ligand ``encoder``."""
+    feature version ``graph_features`` or for the inputs of a ligand ``encoder``; with
+    ``fingerprint_bits`` (or an encoder that reads one) also ``ligand_fingerprint [B, bits]``."""
     if encoder is not None:
         atom_dim = encoder.input["atom_features"].shape[-1]
         bond_dim = encoder.input["bond_features"].shape[-1]
+        fingerprint_bits = fingerprint_bits_of(encoder)
     else:
         atom_dim, bond_dim = feature_dims(graph_features)
-    return {
+    g = {
         "atom_features": keras.Input((None, atom_dim), dtype="float32", name="atom_features"),
         "atom_mask": keras.Input((None,), dtype="float32", name="atom_mask"),
         "edge_index": keras.Input((None, 2), dtype="int32", name="edge_index"),
         "bond_features": keras.Input((None, bond_dim), dtype="float32", name="bond_features"),
         "bond_mask": keras.Input((None,), dtype="float32", name="bond_mask"),
     }
+    if fingerprint_bits:
+        g[FINGERPRINT_KEY] = keras.Input((fingerprint_bits,), dtype="float32", name=FINGERPRINT_KEY)
+    return g
+
+
+def fingerprint_bits_of(encoder: keras.Model) -> int:
+    """Bits of the Morgan fingerprint a ligand encoder (or an affinity model, or an ensemble of
+    them) reads beside the graph (0: graph only)."""
+    inp = encoder.input
+    return int(inp[FINGERPRINT_KEY].shape[-1]) if isinstance(inp, dict) and FINGERPRINT_KEY in inp else 0
+
+
+def ligand_batch(encoder: keras.Model, smiles) -> dict:
+    """The input dict of a ligand ``encoder`` for the molecules ``smiles`` (its graph feature
+    version, plus the Morgan fingerprint when it reads one); ``FeaturizationError`` names a
+    SMILES that cannot be featurised."""
+    version = graph_features_of(encoder)
+    batch = collate_graphs([featurize_smiles(s, features=version) for s in smiles])
+    bits = fingerprint_bits_of(encoder)
+    if bits:
+        batch[FINGERPRINT_KEY] = morgan_fingerprints(list(smiles), bits).astype(np.float32)
+    return batch
 
 
 def graph_features_of(encoder: keras.Model) -> str:
@@ -160,8 +197,10 @@ def graph_features_of(encoder: keras.Model) -> str:
 def build_ligand_encoder(
     cfg: DrugScreenModelConfig, name: str = LIGAND_ENCODER, graph_features: str = DEFAULT_GRAPH_FEATURES
 ) -> keras.Model:
-    """Graph dict -> ``[B, ligand_embedding]``; invariant to atom order."""
-    g = graph_inputs(graph_features)
+    """Graph dict -> ``[B, ligand_embedding]``; invariant to atom order. With
+    ``cfg.ligand_fingerprint`` the dict also holds the molecule's Morgan fingerprint, whose
+    linear projection (zero at the start) is added to the readout's before the ReLU."""
+    g = graph_inputs(graph_features, fingerprint_bits=cfg.ligand_fingerprint)
     h = keras.layers.Dense(cfg.gnn_units, name="atom_embedding")(g["atom_features"])
     for i in range(cfg.gnn_depth):
         if cfg.gnn == "gin":
@@ -181,7 +220,17 @@ def build_ligand_encoder(
         for mode in cfg.readout
     ]
     z = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name="readouts")(pooled)
-    z = keras.layers.Dense(cfg.ligand_embedding, activation="relu", name="ligand_projection")(z)
+    if cfg.ligand_fingerprint:
+        # one Dense over [readout, fingerprint], split in two: the fingerprint's part starts at
+        # zero, so the encoder starts as the graph-only one (and can start from its weights,
+        # ``train.init_weights``) and learns how much the fingerprint adds
+        z = keras.layers.Dense(cfg.ligand_embedding, name="ligand_projection")(z)
+        fp = keras.layers.Dense(cfg.ligand_embedding, use_bias=False, kernel_initializer="zeros",
+                                name="fingerprint_projection")(g[FINGERPRINT_KEY])
+        z = keras.layers.Activation("relu", name="ligand_activation")(
+            keras.layers.Add(name="graph_plus_fingerprint")([z, fp]))
+    else:
+        z = keras.layers.Dense(cfg.ligand_embedding, activation="relu", name="ligand_projection")(z)
     if cfg.dropout:
         z = keras.layers.Dropout(cfg.dropout, name="ligand_dropout")(z)
     return keras.Model(g, z, name=name)
@@ -338,10 +387,10 @@ def build_affinity_model(
     ligand_encoder = build_ligand_encoder(cfg, graph_features=graph_features)
     protein_encoder = build_protein_encoder(cfg, composition_tokens=composition_tokens)
     head = build_affinity_head(cfg, output_bias)
-    g = graph_inputs(graph_features)
+    g = graph_inputs(graph_features, fingerprint_bits=cfg.ligand_fingerprint)
     tokens = keras.Input((None,), dtype="int32", name="protein_tokens")
     if cfg.unique_ligands:
-        keep_l, inverse_l = UniqueRows(name="unique_ligands")([g[k] for k in GRAPH_KEYS])
+        keep_l, inverse_l = UniqueRows(name="unique_ligands")([g[k] for k in (*GRAPH_KEYS, FINGERPRINT_KEY) if k in g])
         lig = ops.take(ligand_encoder(_take_all(g, keep_l)), inverse_l, axis=0)
     else:
         lig = ligand_encoder(g)

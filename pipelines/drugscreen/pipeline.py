@@ -128,6 +128,7 @@ class DrugScreenPipeline(Pipeline):
             seed=self.config.seed,
             input_context=input_context,
             epoch=self.epoch if train else None,
+            fingerprint_bits=self.config.model.ligand_fingerprint,
         )
 
     # ------------------------------------------------------------------ model
@@ -170,8 +171,11 @@ class DrugScreenPipeline(Pipeline):
     def predict_pairs(self, model, pairs: Pairs, index: np.ndarray, data: DTAData | None = None) -> np.ndarray:
         """Predictions for ``pairs[index]`` in that order (batches sorted by protein); ``data``
         holds the ligands and proteins the pairs index (default: the run's data set)."""
+        from pipelines.drugscreen.model import fingerprint_bits_of
+
         data = self.data if data is None else data
-        ds = make_dataset(data, pairs, index, self.config.data.eval_batch_size, shuffle=False)
+        ds = make_dataset(data, pairs, index, self.config.data.eval_batch_size, shuffle=False,
+                          fingerprint_bits=fingerprint_bits_of(model))
         preds = [np.asarray(model(x, training=False)).reshape(-1) for x, _ in ds]
         order = np.concatenate(
             batch_order(pairs.drug[index], pairs.protein[index], self.config.data.eval_batch_size,

@@ -280,6 +280,10 @@ def export_ensemble(run_dirs: list[str | Path], dest: str | Path, commands: list
             if getattr(o.config.data, key) != getattr(first, key):
                 raise ValueError(f"{d}: data.{key} is {getattr(o.config.data, key)!r} but {run_dirs[0]} has "
                                  f"{getattr(first, key)!r}; ensemble members must share {', '.join(ENSEMBLE_SHARED)}")
+        bits, bits0 = o.config.model.ligand_fingerprint, opened[0].config.model.ligand_fingerprint
+        if bits != bits0:  # the ensemble feeds every member the same inputs
+            raise ValueError(f"{d}: model.ligand_fingerprint is {bits} but {run_dirs[0]} has {bits0}; ensemble "
+                             "members must read the same ligand inputs")
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("config.yaml", "history.csv"):
         shutil.copy2(run_dirs[0] / name, dest / name)

@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from sciarch.io.molecules import DEFAULT_GRAPH_FEATURES, GRAPH_KEYS, feature_dims
+from sciarch.io.molecules import DEFAULT_GRAPH_FEATURES, FINGERPRINT_KEY, GRAPH_KEYS, feature_dims
 from sciarch.screening.scoring import (
     ScorerError,
     file_sha256,
@@ -43,6 +43,7 @@ from pipelines.drugscreen.model import (
     LIGAND_ENCODER,
     PROTEIN_ENCODER,
     affinity_members,
+    fingerprint_bits_of,
     graph_features_of,
     sub_models,
 )
@@ -117,6 +118,13 @@ class AffinityModelScorer:
         #: the ligand graph feature version the model was trained with (the screen featurises with it)
         self.graph_features = graph_features_of(self.ligand_encoder)
         self._atom_dim = feature_dims(self.graph_features)[0]
+        #: bits of the Morgan fingerprint the model reads beside the graph (0: none; the screen's
+        #: featuriser computes it, see :func:`sciarch.screening.scoring.with_scorer_features`)
+        self.fingerprint_bits = fingerprint_bits_of(self.ligand_encoder)
+        other = {fingerprint_bits_of(lig) for lig, _, _ in self.members} - {self.fingerprint_bits}
+        if other:
+            raise ScorerError(f"the ensemble's members read ligand fingerprints of different sizes "
+                              f"({sorted(other | {self.fingerprint_bits})} bits)")
         self.fingerprint = {
             "sha256": model_sha256,
             "targets": {n: hashlib.sha256(s.encode()).hexdigest()[:16] for n, s in targets},
@@ -124,6 +132,8 @@ class AffinityModelScorer:
         }
         if self.graph_features != DEFAULT_GRAPH_FEATURES:  # fingerprints of v1 models stay as they were
             self.fingerprint["graph_features"] = self.graph_features
+        if self.fingerprint_bits:
+            self.fingerprint["ligand_fingerprint"] = self.fingerprint_bits
         bond_dim = feature_dims(self.graph_features)[1]
         spec = {  # static feature widths: edge-conditioned layers size their edge network from them
             "atom_features": tf.TensorSpec([None, None, self._atom_dim], tf.uint8),
@@ -132,6 +142,8 @@ class AffinityModelScorer:
             "bond_features": tf.TensorSpec([None, None, bond_dim], tf.uint8),
             "bond_mask": tf.TensorSpec([None, None], tf.uint8),
         }
+        if self.fingerprint_bits:
+            spec[FINGERPRINT_KEY] = tf.TensorSpec([None, self.fingerprint_bits], tf.uint8)
         spec_f = {k: tf.TensorSpec(s.shape, tf.int32 if k == "edge_index" else tf.float32) for k, s in spec.items()}
 
         def by_transport(fn):  # {compact (uint8 transport): traced fn}
@@ -182,6 +194,16 @@ class AffinityModelScorer:
 
     def _batch(self, arrays: dict) -> dict:
         batch = {k: arrays[k] for k in GRAPH_KEYS}
+        if self.fingerprint_bits:
+            fp = arrays.get(FINGERPRINT_KEY)
+            if fp is None or fp.shape[-1] != self.fingerprint_bits:
+                got = "none" if fp is None else f"{fp.shape[-1]} bits"
+                raise ScorerError(
+                    f"this model reads a {self.fingerprint_bits}-bit Morgan fingerprint of each ligand beside its "
+                    f"graph ('{FINGERPRINT_KEY}'); the batch has {got} (featurise with "
+                    f"FeaturizeOptions(fingerprint_bits={self.fingerprint_bits}))"
+                )
+            batch[FINGERPRINT_KEY] = fp
         if batch["atom_features"].shape[-1] != self._atom_dim:
             raise ScorerError(
                 f"the ligand batch has {batch['atom_features'].shape[-1]} atom features; this model was trained on "
@@ -189,6 +211,8 @@ class AffinityModelScorer:
             )
         if batch["atom_features"].dtype == np.uint8:
             batch = {k: (v if k == "edge_index" else v.astype(np.uint8, copy=False)) for k, v in batch.items()}
+        elif FINGERPRINT_KEY in batch:
+            batch[FINGERPRINT_KEY] = batch[FINGERPRINT_KEY].astype(np.float32, copy=False)
         return batch
 
     def score(self, arrays: dict) -> np.ndarray:

@@ -35,6 +35,7 @@ from pipelines.drugscreen.model import (
     DrugScreenModelConfig,
     affinity_members,
     build_siamese_model,
+    fingerprint_bits_of,
 )
 
 
@@ -87,10 +88,11 @@ def ddg_pairs(data: DTAData, train_index: np.ndarray, val_index: np.ndarray) -> 
     )
 
 
-def _dataset(data: DTAData, p: DDGPairs, idx: np.ndarray, batch: int, shuffle: bool, seed: int):
+def _dataset(data: DTAData, p: DDGPairs, idx: np.ndarray, batch: int, shuffle: bool, seed: int,
+             fingerprint_bits: int = 0):
     import tensorflow as tf
 
-    gather = graph_gatherer(data)
+    gather = graph_gatherer(data, fingerprint_bits)
     tokens = tf.constant(data.tokens)
     ds = tf.data.Dataset.from_tensor_slices((p.drug[idx], p.wt[idx], p.mut[idx], p.delta[idx]))
     if shuffle:
@@ -154,13 +156,14 @@ def run_ddg_experiment(
     siamese = build_siamese_model(model_cfg, lig, prot)
     siamese.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
     t0 = time.perf_counter()
+    bits = fingerprint_bits_of(lig)
     hist = siamese.fit(
-        _dataset(data, p, tr, batch_size, True, seed), epochs=epochs, verbose=verbose
+        _dataset(data, p, tr, batch_size, True, seed, bits), epochs=epochs, verbose=verbose
     )
     train_s = time.perf_counter() - t0
 
     y, pred_siam, pred_sub = [], [], []
-    for x, t in _dataset(data, p, va, 256, False, seed):
+    for x, t in _dataset(data, p, va, 256, False, seed, bits):
         y.append(np.asarray(t).reshape(-1))
         pred_siam.append(np.asarray(siamese(x, training=False)).reshape(-1))
         a_mut = np.asarray(absolute_model(_abs_inputs(x, "mut_tokens"), training=False)).reshape(-1)

@@ -49,6 +49,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -68,6 +69,7 @@ __all__ = [
     "BOND_FEATURE_DIM",
     "BOND_FEATURE_NAMES",
     "GRAPH_KEYS",
+    "FINGERPRINT_KEY",
     "FeaturizationError",
     "GraphPacker",
     "MolGraph",
@@ -77,6 +79,8 @@ __all__ = [
     "featurize_mol",
     "featurize_smiles",
     "largest_fragment",
+    "morgan_fingerprint",
+    "morgan_fingerprints",
     "parse_smiles",
     "read_smi",
 ]
@@ -86,6 +90,9 @@ RDLogger.DisableLog("rdApp.*")
 
 #: keys of a collated graph batch, in a fixed order
 GRAPH_KEYS = ("atom_features", "atom_mask", "edge_index", "bond_features", "bond_mask")
+#: key of the optional per-molecule Morgan fingerprint (``[B, bits]``, 0/1) a model may read
+#: beside the graph keys (:func:`morgan_fingerprint`)
+FINGERPRINT_KEY = "ligand_fingerprint"
 
 # ----------------------------------------------------------------------------- vocabularies
 _ELEMENTS = ("C", "N", "O", "S", "F", "Cl", "Br", "I", "P", "B", "Si", "Se", "H")
@@ -235,6 +242,32 @@ class MolGraph:
     @property
     def num_edges(self) -> int:
         return int(self.edge_index.shape[0])
+
+
+# ----------------------------------------------------------------------------- fingerprints
+@functools.lru_cache(maxsize=8)
+def _morgan_generator(n_bits: int, radius: int):
+    from rdkit.Chem import rdFingerprintGenerator
+
+    return rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
+
+
+def morgan_fingerprint(mol: Chem.Mol, n_bits: int = 2048, radius: int = 2) -> np.ndarray:
+    """Morgan bit vector of ``mol`` (ECFP4 for ``radius=2``; no chirality), ``uint8 [n_bits]``."""
+    if n_bits < 1:
+        raise ValueError(f"a fingerprint needs at least 1 bit, got {n_bits}")
+    return _morgan_generator(int(n_bits), int(radius)).GetFingerprintAsNumPy(mol).astype(np.uint8, copy=False)
+
+
+def morgan_fingerprints(smiles: Sequence[str], n_bits: int = 2048, radius: int = 2) -> np.ndarray:
+    """:func:`morgan_fingerprint` of each SMILES, ``uint8 [n, n_bits]``; a SMILES RDKit cannot
+    parse gets an all-zero row (the caller reports it: it has no graph either)."""
+    out = np.zeros((len(smiles), n_bits), np.uint8)
+    for i, s in enumerate(smiles):
+        mol = Chem.MolFromSmiles(s) if s else None
+        if mol is not None:
+            out[i] = morgan_fingerprint(mol, n_bits, radius)
+    return out
 
 
 # ----------------------------------------------------------------------------- parsing

@@ -146,14 +146,16 @@ def _screen_local(opts, model: Optional[Path], target: list[Path], scorer: Optio
     from sciarch.config import ConfigError
     from sciarch.screening.engine import ScreenError, ScreenIncomplete, ScreenInterrupted, run_screen
     from sciarch.screening.readers import LibraryReadError
-    from sciarch.screening.scoring import ScorerError, make_scorer, model_graph_features
+    from sciarch.screening.scoring import ScorerError, make_scorer, model_fingerprint_bits, model_graph_features
 
     if model is None and scorer is None:
         _fail("--model RUN_DIR is required (or a custom --scorer)")
     out = opts.out
     try:
         hint = None if scorer is not None else model_graph_features(model)
-        summary = run_screen(opts, lambda: make_scorer(model, target, scorer), graph_features_hint=hint)
+        bits = 0 if scorer is not None else model_fingerprint_bits(model)
+        summary = run_screen(opts, lambda: make_scorer(model, target, scorer), graph_features_hint=hint,
+                             fingerprint_bits_hint=bits)
     except ScreenInterrupted as exc:
         typer.echo(f"interrupted: {exc}", err=True)
         raise typer.Exit(130)

@@ -102,10 +102,13 @@ class _State:
 
 
 class _Screen:
-    def __init__(self, cfg: ScreenOptions, scorer_factory: Callable[[], object], graph_features_hint: str | None = None):
+    def __init__(self, cfg: ScreenOptions, scorer_factory: Callable[[], object], graph_features_hint: str | None = None,
+                 fingerprint_bits_hint: int = 0):
         self.cfg = cfg
         self.graph_features_hint = graph_features_hint
-        self._prefetched: tuple | None = None  # (chunk iterator, checksum, in-flight chunks, graph features)
+        self.fingerprint_bits_hint = int(fingerprint_bits_hint or 0)
+        # (chunk iterator, checksum, in-flight chunks, (graph features, fingerprint bits))
+        self._prefetched: tuple | None = None
         self.out = Path(cfg.out)
         self.scorer_factory = scorer_factory
         self.t0 = time.perf_counter()
@@ -139,8 +142,9 @@ class _Screen:
                 self._prefetch(pool)  # the workers featurise the first chunks while the model loads
             self.scorer = self.scorer_factory()
             self.fopts = with_scorer_features(self.fopts, self.scorer)
-            if self._prefetched is not None and self._prefetched[3] != self.fopts.graph_features:
-                self._prefetched = None  # featurised for another version than the model's: read again
+            if self._prefetched is not None and self._prefetched[3] != (self.fopts.graph_features,
+                                                                        self.fopts.fingerprint_bits):
+                self._prefetched = None  # featurised otherwise than the model reads: read again
             self.target_names = list(self.scorer.target_names)
             # unranked columns (an ensemble's spread) follow the scores in every output
             self.score_columns = [f"score_{n}" for n in self.target_names] + extra_columns(self.scorer)
@@ -169,7 +173,8 @@ class _Screen:
         import dataclasses
         import itertools
 
-        fopts = dataclasses.replace(self.fopts, graph_features=self.graph_features_hint)
+        fopts = dataclasses.replace(self.fopts, graph_features=self.graph_features_hint,
+                                    fingerprint_bits=self.fingerprint_bits_hint)
         hasher = hashlib.sha256()
         chunks = iter_raw_chunks(self.spec, self.cfg.chunk_records, checksum=hasher)
         inflight: collections.deque = collections.deque()
@@ -178,7 +183,7 @@ class _Screen:
                 inflight.append((pool.apply_async(_featurize_task, (chunk, fopts)), chunk.file_pos))
         except LibraryReadError:
             return  # a damaged file is read (and reported) by the main loop from the start
-        self._prefetched = (chunks, hasher, inflight, fopts.graph_features)
+        self._prefetched = (chunks, hasher, inflight, (fopts.graph_features, fopts.fingerprint_bits))
 
     def _load_checkpoint(self, ck: dict) -> None:
         s = self.state
@@ -445,7 +450,8 @@ class ScreenIncomplete(ScreenError):
         self.summary = summary
 
 
-def run_screen(cfg: ScreenOptions, scorer_factory: Callable[[], object], graph_features_hint: str | None = None) -> dict:
+def run_screen(cfg: ScreenOptions, scorer_factory: Callable[[], object], graph_features_hint: str | None = None,
+               fingerprint_bits_hint: int = 0) -> dict:
     """Run (or resume) a screen; return the summary dict (also written to ``summary.json``).
 
     Args:
@@ -455,11 +461,13 @@ def run_screen(cfg: ScreenOptions, scorer_factory: Callable[[], object], graph_f
         graph_features_hint: the graph feature version the scorer will ask for (e.g. read from
             the model's ``config.yaml``); with it, a fresh screen's first chunks are featurised
             while the model loads (re-read if the scorer names another version).
+        fingerprint_bits_hint: the ligand fingerprint size the scorer will ask for (0: none;
+            read from the same config), used with ``graph_features_hint`` the same way.
 
     Raises:
         ScreenInterrupted: Ctrl-C / SIGTERM; a checkpoint was written.
         ScreenIncomplete: the library ended in a read error; outputs hold everything before it.
         ScreenError / LibraryReadError: bad arguments, output directory or library.
     """
-    return _Screen(cfg, scorer_factory, graph_features_hint).run()
+    return _Screen(cfg, scorer_factory, graph_features_hint, fingerprint_bits_hint).run()
 

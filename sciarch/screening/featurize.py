@@ -32,6 +32,7 @@ from rdkit import Chem, RDLogger
 
 from sciarch.io.molecules import (
     DEFAULT_GRAPH_FEATURES,
+    FINGERPRINT_KEY,
     GRAPH_KEYS,
     FeaturizationError,
     GraphPacker,
@@ -40,6 +41,7 @@ from sciarch.io.molecules import (
     collate_graphs,
     feature_dims,
     largest_fragment,
+    morgan_fingerprint,
     parse_smiles,
 )
 from sciarch.screening.readers import RawChunk, split_chunk
@@ -87,6 +89,9 @@ class FeaturizeOptions:
         compact: send 0/1 features as uint8.
         graph_features: graph feature version (:mod:`sciarch.io.molecules`); a scorer that
             names one (``scorer.graph_features``) sets it for its screen.
+        fingerprint_bits: also compute each molecule's Morgan (ECFP4) fingerprint of this size
+            (batches gain ``ligand_fingerprint [B, bits]``); 0 = none. A scorer whose model reads
+            one (``scorer.fingerprint_bits``) sets it for its screen.
     """
 
     kind: str = "smi"
@@ -101,9 +106,12 @@ class FeaturizeOptions:
     batch_size: int = 1024
     compact: bool = True
     graph_features: str = DEFAULT_GRAPH_FEATURES
+    fingerprint_bits: int = 0
 
     def __post_init__(self):
         feature_dims(self.graph_features)  # ValueError for an unknown version
+        if self.fingerprint_bits < 0:
+            raise ValueError(f"fingerprint_bits must be >= 0, got {self.fingerprint_bits}")
         unknown = [f for f in self.filters if f not in FILTERS]
         if unknown:
             raise ValueError(f"unknown filter(s) {', '.join(unknown)}; choose from {', '.join(FILTERS)}")
@@ -150,6 +158,8 @@ class Molecule:
     graph: MolGraph
     key: int = 0
     raw: str | None = None
+    #: Morgan fingerprint ``uint8 [bits]`` (with ``FeaturizeOptions.fingerprint_bits``)
+    fingerprint: np.ndarray | None = None
 
 
 @dataclass
@@ -332,8 +342,10 @@ class _Accepted:
 
 
 def _featurize(records: Iterable[tuple[int, bytes]], opts: FeaturizeOptions):
-    """Parse, filter and featurise records into one :class:`PackedGraphs` (row ``i`` = ``accepted[i]``)."""
+    """Parse, filter and featurise records into one :class:`PackedGraphs` (row ``i`` = ``accepted[i]``)
+    and, with ``opts.fingerprint_bits``, their fingerprints ``uint8 [M, bits]`` (else ``None``)."""
     accepted: list[_Accepted] = []
+    fingerprints: list[np.ndarray] = []
     rejects: list[Reject] = []
     packer = GraphPacker(opts.graph_features)
     max_atoms = opts.max_atoms
@@ -342,6 +354,7 @@ def _featurize(records: Iterable[tuple[int, bytes]], opts: FeaturizeOptions):
             ident, smiles, mol = parse_record(line, raw, opts)
             key = canonical_key(mol) if opts.dedup else 0
             try:
+                fingerprint = morgan_fingerprint(mol, opts.fingerprint_bits) if opts.fingerprint_bits else None
                 packer.add(mol, max_atoms=max_atoms, smiles=smiles)
             except FeaturizationError as exc:
                 code = "too_large" if "too large" in exc.reason else "featurization"
@@ -353,15 +366,21 @@ def _featurize(records: Iterable[tuple[int, bytes]], opts: FeaturizeOptions):
             rejects.append(Reject(line, escape_raw(raw), "error", _clean(f"{type(exc).__name__}: {exc}")))
             continue
         accepted.append(_Accepted(line, ident, smiles, key, escape_raw(raw) if opts.dedup else None))
-    return accepted, rejects, packer.finish()
+        if fingerprint is not None:
+            fingerprints.append(fingerprint)
+    fps = None
+    if opts.fingerprint_bits:
+        fps = np.stack(fingerprints) if fingerprints else np.zeros((0, opts.fingerprint_bits), np.uint8)
+    return accepted, rejects, packer.finish(), fps
 
 
 def featurize_records(
     records: Iterable[tuple[int, bytes]], opts: FeaturizeOptions
 ) -> tuple[list[Molecule], list[Reject]]:
     """Parse, filter and featurise ``(line, raw)`` records; every record ends in one list or the other."""
-    accepted, rejects, packed = _featurize(records, opts)
-    ok = [Molecule(a.line, a.id, a.smiles, packed.graph(i), a.key, a.raw) for i, a in enumerate(accepted)]
+    accepted, rejects, packed, fps = _featurize(records, opts)
+    ok = [Molecule(a.line, a.id, a.smiles, packed.graph(i), a.key, a.raw, None if fps is None else fps[i])
+          for i, a in enumerate(accepted)]
     return ok, rejects
 
 
@@ -379,12 +398,15 @@ def _compact(arrays: dict) -> dict:
 
 
 def pack_batches(
-    graphs: Sequence[MolGraph] | PackedGraphs, batch_size: int, compact: bool = True
+    graphs: Sequence[MolGraph] | PackedGraphs, batch_size: int, compact: bool = True,
+    fingerprints: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, dict]]:
     """Sort graphs by atom count and collate them into padded batches.
 
     ``graphs`` is a list of :class:`MolGraph` or a :class:`PackedGraphs` (a chunk's
     molecules, collated straight from its concatenated arrays; same batches).
+    ``fingerprints`` (``[M, bits]``, row ``i`` = molecule ``i``) join each batch as
+    ``ligand_fingerprint`` (uint8 when ``compact``, else float32).
     Returns ``[(rows, arrays), ...]`` where ``rows`` (int32) are the positions in ``graphs``
     of the batch's molecules, in batch order.
     """
@@ -402,6 +424,15 @@ def pack_batches(
             arrays = collate_graphs([graphs[i] for i in rows])
             return _compact(arrays) if compact else arrays
 
+    if fingerprints is not None:
+        if len(fingerprints) != len(sizes):
+            raise ValueError(f"{len(fingerprints)} fingerprints for {len(sizes)} molecules")
+        fp_dtype = np.uint8 if compact else np.float32
+        graph_collate = collate
+
+        def collate(rows):
+            return {**graph_collate(rows), FINGERPRINT_KEY: fingerprints[rows].astype(fp_dtype)}
+
     order = np.argsort(sizes, kind="stable").astype(np.int32)
     return [(order[s : s + batch_size], collate(order[s : s + batch_size])) for s in range(0, len(order), batch_size)]
 
@@ -416,7 +447,7 @@ def featurize_chunk(chunk: RawChunk, opts: FeaturizeOptions) -> FeaturizedChunk:
     if chunk.truncated_tail and records:
         # the last record was cut off by the truncated compressed stream: ledgered, never scored
         *records, (last_line, last_raw) = records
-    accepted, rejects, packed = _featurize(records, opts)
+    accepted, rejects, packed, fps = _featurize(records, opts)
     if chunk.truncated_tail and chunk.n_records:
         rejects.append(Reject(last_line, escape_raw(last_raw), "truncated", "record cut off by the truncated compressed stream"))
     return FeaturizedChunk(
@@ -427,16 +458,16 @@ def featurize_chunk(chunk: RawChunk, opts: FeaturizeOptions) -> FeaturizedChunk:
         ids=[a.id for a in accepted],
         smiles=[a.smiles for a in accepted],
         keys=np.fromiter((a.key for a in accepted), dtype=np.int64, count=len(accepted)) if opts.dedup else None,
-        batches=pack_batches(packed, opts.batch_size, opts.compact),
+        batches=pack_batches(packed, opts.batch_size, opts.compact, fps),
         rejects=rejects,
         raws=[a.raw for a in accepted] if opts.dedup else None,
     )
 
 
 def expand_batch(arrays: dict) -> dict:
-    """Undo the uint8 transport encoding: float32 features and masks, int32 edges."""
+    """Undo the uint8 transport encoding: float32 features, masks (and fingerprints), int32 edges."""
     out = {}
-    for k in GRAPH_KEYS:
-        v = arrays[k]
-        out[k] = v.astype(np.int32 if k == "edge_index" else np.float32, copy=False)
+    for k in (*GRAPH_KEYS, FINGERPRINT_KEY):
+        if k in arrays:
+            out[k] = arrays[k].astype(np.int32 if k == "edge_index" else np.float32, copy=False)
     return out

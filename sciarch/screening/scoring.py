@@ -31,6 +31,7 @@ import numpy as np
 
 __all__ = [
     "extra_columns",
+    "model_fingerprint_bits",
     "model_graph_features",
     "with_scorer_features",
     "SCORER_ATTRIBUTES",
@@ -129,10 +130,8 @@ def truncation_warning(note: dict) -> str:
     )
 
 
-def model_graph_features(run_dir: str | os.PathLike | None) -> str | None:
-    """The graph feature version a run directory's model was trained with (``data.graph_features``
-    of its ``config.yaml``, ``"v1"`` when the key is absent), read without loading the model;
-    ``None`` when there is no readable config."""
+def _run_config(run_dir: str | os.PathLike | None) -> dict | None:
+    """A run directory's ``config.yaml`` as a dict (``None`` when there is none or it is unreadable)."""
     if run_dir is None:
         return None
     import yaml
@@ -141,23 +140,49 @@ def model_graph_features(run_dir: str | os.PathLike | None) -> str | None:
         cfg = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
     except (OSError, yaml.YAMLError):
         return None
-    data = cfg.get("data") if isinstance(cfg, dict) else None
+    return cfg if isinstance(cfg, dict) else None
+
+
+def model_graph_features(run_dir: str | os.PathLike | None) -> str | None:
+    """The graph feature version a run directory's model was trained with (``data.graph_features``
+    of its ``config.yaml``, ``"v1"`` when the key is absent), read without loading the model;
+    ``None`` when there is no readable config."""
+    cfg = _run_config(run_dir)
+    if cfg is None:
+        return None
+    data = cfg.get("data")
     version = data.get("graph_features", "v1") if isinstance(data, dict) else "v1"
     return version if isinstance(version, str) else None
 
 
-def with_scorer_features(opts, scorer):
-    """``opts`` (featuriser options) set to the graph feature version ``scorer`` was trained on.
+def model_fingerprint_bits(run_dir: str | os.PathLike | None) -> int:
+    """Bits of the ligand fingerprint a run directory's model reads (``model.ligand_fingerprint`` of
+    its ``config.yaml``; 0 when absent or unreadable), read without loading the model."""
+    model = (_run_config(run_dir) or {}).get("model")
+    bits = model.get("ligand_fingerprint", 0) if isinstance(model, dict) else 0
+    return bits if isinstance(bits, int) and bits > 0 else 0
 
-    A scorer may name its version as ``scorer.graph_features`` ("v1", "v2"); one that does not
-    (or no scorer) leaves ``opts`` as they are.
+
+def with_scorer_features(opts, scorer):
+    """``opts`` (featuriser options) set to the graph feature version and ligand fingerprint size
+    ``scorer`` was trained on.
+
+    A scorer may name its version as ``scorer.graph_features`` ("v1", "v2") and the fingerprint
+    it reads as ``scorer.fingerprint_bits``; one that does not (or no scorer) leaves ``opts`` as
+    they are.
     """
     import dataclasses
 
-    version = getattr(scorer, "graph_features", None) if scorer is not None else None
-    if not version or version == opts.graph_features:
+    if scorer is None:
         return opts
-    return dataclasses.replace(opts, graph_features=version)
+    changes = {}
+    version = getattr(scorer, "graph_features", None)
+    if version and version != opts.graph_features:
+        changes["graph_features"] = version
+    bits = getattr(scorer, "fingerprint_bits", None)
+    if bits is not None and int(bits) != opts.fingerprint_bits:
+        changes["fingerprint_bits"] = int(bits)
+    return dataclasses.replace(opts, **changes) if changes else opts
 
 
 def extra_columns(scorer) -> list[str]:

@@ -157,3 +157,19 @@ def test_featurises_embedded_davis_ligands(tmp_path):
     p = tmp_path / "x.smi"
     p.write_text("CCO\tethanol\n\nc1ccccc1\n")
     assert read_smi(p) == [("CCO", "ethanol"), ("c1ccccc1", "x.smi:3")]
+
+
+def test_morgan_fingerprints_are_rdkits_ecfp4_and_zero_for_unparsable_smiles():
+    from rdkit import Chem
+    from rdkit.Chem import rdFingerprintGenerator
+
+    from sciarch.io.molecules import morgan_fingerprint, morgan_fingerprints
+
+    smiles = ["CC(=O)Nc1ccc(O)cc1", "not a smiles", "c1ccc2ccccc2c1"]
+    fps = morgan_fingerprints(smiles, 1024)
+    assert fps.shape == (3, 1024) and fps.dtype == np.uint8
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=1024)
+    np.testing.assert_array_equal(fps[0], gen.GetFingerprintAsNumPy(Chem.MolFromSmiles(smiles[0])))
+    assert fps[1].sum() == 0 and fps[0].sum() > 0 and not np.array_equal(fps[0], fps[2])
+    with pytest.raises(ValueError, match="at least 1 bit"):
+        morgan_fingerprint(Chem.MolFromSmiles("CCO"), 0)

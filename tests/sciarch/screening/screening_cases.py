@@ -85,7 +85,7 @@ def atom_scorer():
     return AtomScorer
 
 
-def _build_tiny_run(run_dir: Path, graph_features: str = "v1") -> Path:
+def _build_tiny_run(run_dir: Path, graph_features: str = "v1", ligand_fingerprint: int = 0) -> Path:
     import keras
     import yaml
 
@@ -101,11 +101,15 @@ def _build_tiny_run(run_dir: Path, graph_features: str = "v1") -> Path:
         protein_embedding=16,
         head_units=[16],
         dropout=0.0,
+        ligand_fingerprint=ligand_fingerprint,
     )
     model = build_affinity_model(cfg, output_bias=5.0, graph_features=graph_features)
     # the output layer starts at zero (a trained model would not): give it seeded random weights
     out_layer = model.get_layer("affinity_head").get_layer("affinity")
     out_layer.kernel.assign(np.random.default_rng(3).normal(0, 0.5, size=out_layer.kernel.shape).astype("float32"))
+    if ligand_fingerprint:  # likewise the fingerprint's projection
+        fp = model.get_layer("ligand_encoder").get_layer("fingerprint_projection")
+        fp.kernel.assign(np.random.default_rng(4).normal(0, 0.3, size=fp.kernel.shape).astype("float32"))
     run_dir.mkdir(parents=True, exist_ok=True)
     model.save(run_dir / "model.keras")
     (run_dir / "config.yaml").write_text(
@@ -118,11 +122,12 @@ def _build_tiny_run(run_dir: Path, graph_features: str = "v1") -> Path:
     return run_dir
 
 
-def one_by_one_scores(run_dir: Path, targets, lines, graph_features: str = "v1") -> np.ndarray:
-    """``[len(lines), len(targets)]`` scores of the run's model called on one molecule at a time."""
+def one_by_one_scores(run_dir: Path, targets, lines, graph_features: str = "v1", fingerprint_bits: int = 0) -> np.ndarray:
+    """``[len(lines), len(targets)]`` scores of the run's model called on one molecule at a time
+    (featurised by ``featurize_smiles`` and, with ``fingerprint_bits``, ``morgan_fingerprints``)."""
     import keras
 
-    from sciarch.io.molecules import collate_graphs, featurize_smiles
+    from sciarch.io.molecules import FINGERPRINT_KEY, collate_graphs, featurize_smiles, morgan_fingerprints
     from sciarch.io.sequences import read_protein_fasta, tokenize_protein
 
     model = keras.models.load_model(run_dir / "model.keras", compile=False)
@@ -130,6 +135,8 @@ def one_by_one_scores(run_dir: Path, targets, lines, graph_features: str = "v1")
     ref = np.zeros((len(lines), len(targets)), np.float32)
     for i, line in enumerate(lines):  # one molecule per call (the targets as rows)
         g = collate_graphs([featurize_smiles(line.split()[0], features=graph_features)] * len(targets))
+        if fingerprint_bits:
+            g[FINGERPRINT_KEY] = np.repeat(morgan_fingerprints([line.split()[0]], fingerprint_bits), len(targets), 0)
         ref[i] = np.asarray(model({**g, "protein_tokens": toks}, training=False))[:, 0]
     return ref
 
