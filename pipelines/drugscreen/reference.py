@@ -54,8 +54,11 @@ def check_subset_metrics(model_dir: str | Path, size: int, seed: int, model=None
 
 
 def _describe_ligand(m: dict) -> str:
-    return (f"{m['gnn'].upper()} graph network ({m['gnn_depth']} layers, {m['gnn_units']} units, "
+    text = (f"{m['gnn'].upper()} graph network ({m['gnn_depth']} layers, {m['gnn_units']} units, "
             f"{'+'.join(m['readout'])} readout)")
+    if m.get("ligand_fingerprint"):
+        text += f" + {m['ligand_fingerprint']}-bit ECFP4 fingerprint"
+    return text
 
 
 def _describe_protein(m: dict) -> str:

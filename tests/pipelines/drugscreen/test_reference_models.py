@@ -15,7 +15,7 @@ from sciarch.runs import open_run
 
 MODELS = PROJECT_ROOT / "models"
 NAMES = ("davis-gin", "davis-gin-v2", "davis-gin64-v2", "davis-gin-ens", "davis-comp-ens", "kiba-gin", "kiba-gin-v2",
-         "kiba-gin-comp", "kiba-gin-comp-cont")
+         "kiba-gin-comp", "kiba-gin-comp-cont", "kiba-gin-comp-fp")
 
 
 @pytest.mark.parametrize("name", NAMES)
