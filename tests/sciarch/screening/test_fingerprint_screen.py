@@ -94,3 +94,26 @@ def test_screen_in_workers_equals_one_by_one_calls(tmp_path, tiny_run_fp, target
     got = np.stack([t.column("score_AAK1").to_numpy(), t.column("score_ABL1(E255K)").to_numpy()], axis=1)
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
     assert np.std(ref[:, 0]) > 1e-3
+
+
+def test_beam_screen_of_a_fingerprint_model_matches_the_local_screen(tmp_path, tiny_run_fp, targets):
+    pytest.importorskip("apache_beam")
+    import pyarrow as pa
+
+    from sciarch.screening.beam import BeamJob, run_beam_screen
+
+    lines = zinc_lines(60)
+    lib = tmp_path / "lib.smi"
+    lib.write_text("\n".join(lines) + "\n")
+    kw = dict(top_n=5, chunk_records=16, batch_size=8)
+    run_screen(ScreenOptions(library=str(lib), out=str(tmp_path / "local"), workers=0, progress=False, **kw),
+               lambda: _scorer(tiny_run_fp, targets))
+    summary = run_beam_screen(ScreenOptions(str(lib), str(tmp_path / "beam"), **kw),
+                              BeamJob([str(t) for t in targets], str(tiny_run_fp)))
+    assert summary["status"] == "complete" and summary["counts"]["scored"] == 60
+    local = pq.read_table(tmp_path / "local" / "scores.parquet")
+    beam = pa.concat_tables([pq.read_table(f) for f in sorted((tmp_path / "beam" / "scores").glob("*.parquet"))])
+    beam = beam.sort_by([("line", "ascending")])
+    assert beam.column("line").to_pylist() == local.column("line").to_pylist()
+    for col in ("score_AAK1", "score_ABL1(E255K)"):
+        np.testing.assert_allclose(beam.column(col).to_numpy(), local.column(col).to_numpy(), rtol=1e-5, atol=1e-6)
