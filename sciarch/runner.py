@@ -30,6 +30,7 @@ import math
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -274,16 +275,21 @@ def _train(run: Run, pipeline: Pipeline, strategy: tf.distribute.Strategy, winfo
     if start and cfg.train.backup_and_restore and _stopped_early(_state_path(run, winfo.task_id), start):
         epochs = start  # early stopping had ended the run before the kill: no epoch left to train
 
-    trainable.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=epochs,
-        steps_per_epoch=steps,
-        validation_steps=cfg.train.validation_steps if has_val else None,
-        callbacks=_callbacks(run, cfg, has_val, winfo.is_chief, winfo.task_id, counter),
-        verbose=_verbose(cfg.train),
-        shuffle=False,
-    )
+    with warnings.catch_warnings():
+        if steps is None:
+            # an epoch is one pass over a finite dataset of unknown length: Keras warns "Your input ran
+            # out of data; interrupting training" at the end of every such pass, which here is the plan
+            warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
+        trainable.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=epochs,
+            steps_per_epoch=steps,
+            validation_steps=cfg.train.validation_steps if has_val else None,
+            callbacks=_callbacks(run, cfg, has_val, winfo.is_chief, winfo.task_id, counter),
+            verbose=_verbose(cfg.train),
+            shuffle=False,
+        )
     run.mark_stage("trained", train_wall_time_s=round(time.perf_counter() - t0, 2))
     _save_model(model, run.model_path)
     run.mark_stage("exported")

@@ -239,3 +239,19 @@ def test_bad_training_options_are_one_line_errors_naming_the_key(overrides, expe
     msg = str(err.value)
     assert "\n" not in msg and expected in msg, msg
     assert msg.startswith(str(FIXTURE_CFG))
+
+
+# ---------------------------------------------------------------- one epoch = one pass of a dataset of unknown length
+def test_no_ran_out_of_data_warning_on_unknown_length_epochs(tmp_path, monkeypatch, recwarn):
+    """A training set of unknown cardinality (filtered) ends each epoch by running out: that is the plan, so
+    the run does not pass on Keras' "interrupting training" warning, and the epochs are still whole passes."""
+    real = blobs.BlobsPipeline.build_inputs
+
+    def unknown_length(self, split, input_context=None):
+        ds = real(self, split, input_context)
+        return ds.filter(lambda *batch: True) if split == "train" else ds
+
+    monkeypatch.setattr(blobs.BlobsPipeline, "build_inputs", unknown_length)
+    run = R.run_pipeline(_cfg("train.epochs=2"), out=tmp_path / "run")
+    assert len(_history(run.dir)) == 2
+    assert not [w for w in recwarn if "ran out of data" in str(w.message)]
