@@ -14,7 +14,9 @@ more leniently, >= 0.3 (class-agnostic). Writes ``benchmarks/results/bubble_real
 
 ``--method ransac``: the classical finder of :func:`pipelines.bubble.readout.find_tracks` (dark
 blobs of the resized scan, sequential locality-guided RANSAC circles / lines, tolerance 1 px,
-gaps up to 45 px, >= 12 bubbles per track) -- no learned model.
+gaps up to 45 px, >= 12 bubbles per track; pieces of one track joined and tracks extended along
+their circles by :func:`pipelines.bubble.readout.merge_tracks`) -- no learned model. Each classical
+track is boxed by its bubbles inside the labelled region.
 """
 
 from __future__ import annotations
@@ -51,7 +53,10 @@ def run_detector(run_dir: Path, scale: float, score: float) -> tuple[np.ndarray,
     return xyxy, np.asarray(det["scores"])
 
 
-def run_ransac(scale: float) -> tuple[np.ndarray, np.ndarray]:
+def run_ransac(scale: float, region) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes of the classical finder's tracks, each from its bubbles inside ``region`` (x0, y0, x1, y1 of
+    the scan): a track that runs on past the labelled region's edge is boxed by its part inside it,
+    as the labels are (clipping its whole box instead would keep the y-extent of the part outside)."""
     from PIL import Image
 
     from pipelines.bubble.inference import load_grey
@@ -62,8 +67,16 @@ def run_ransac(scale: float) -> tuple[np.ndarray, np.ndarray]:
     arr = np.asarray(img.resize((round(w0 * scale), round(h0 * scale)), Image.BILINEAR), np.float64)
     centres, _ = find_bubbles(arr, sigma_bg=6.0, k=4.0, max_area=60)
     tracks = find_tracks(centres, tol_px=1.0, max_gap_px=45.0, min_bubbles=12, seed=0)
-    boxes = np.array([t["box_xyxy"] for t in tracks], np.float64).reshape(-1, 4) / scale
-    return boxes, np.array([len(t["indices"]) for t in tracks], np.float64)
+    x0, y0, x1, y1 = (float(v) * scale for v in region)
+    boxes, sizes = [], []
+    for t in tracks:
+        q = centres[t["indices"]]
+        q = q[(q[:, 0] >= x0) & (q[:, 0] <= x1) & (q[:, 1] >= y0) & (q[:, 1] <= y1)]
+        if len(q) < 2:
+            continue  # the track lies outside the labelled region
+        boxes.append([q[:, 0].min() - 3, q[:, 1].min() - 3, q[:, 0].max() + 3, q[:, 1].max() + 3])
+        sizes.append(len(q))
+    return np.array(boxes, np.float64).reshape(-1, 4) / scale, np.array(sizes, np.float64)
 
 
 def overlay(labels: dict, det: np.ndarray, matched: np.ndarray, path: Path):
@@ -97,7 +110,7 @@ def main(argv=None):
             ap.error("--model RUN is required with --method model")
         det, scores = run_detector(a.model, a.scale, a.score)
     else:
-        det, scores = run_ransac(a.scale)
+        det, scores = run_ransac(a.scale, labels["region"])
     name = a.name or (a.model.name if a.method == "model" else "ransac_classical")
     keep = in_region(det, labels["region"])
     det, scores = det[keep], scores[keep]

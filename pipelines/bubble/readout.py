@@ -312,14 +312,18 @@ def _circumcircles(p1, p2, p3):
 
 
 def find_tracks(centres, tol_px: float = 1.2, min_bubbles: int = 12, max_gap_px: float = 25.0, neighbourhood=(10.0, 120.0),
-                samples: int = 1500, max_tracks: int = 60, min_radius_px: float = 8.0, seed: int = 0) -> list[dict]:
+                samples: int = 1500, max_tracks: int = 60, min_radius_px: float = 8.0, seed: int = 0,
+                merge_gap_px: float | None = None) -> list[dict]:
     """Classical track finder on bubble centres ``[K, 2]``: sequential, locality-guided RANSAC.
 
     Repeatedly: draw ``samples`` triples (a seed bubble and two others at a distance within
     ``neighbourhood``), take the circle (or line) through the triple with most bubbles within
     ``tol_px``, keep its longest run of bubbles with gaps <= ``max_gap_px`` along the arc, and
-    remove them; stop when the best run has fewer than ``min_bubbles``. Returns per track
-    ``box_xyxy`` (padded by 3 px), ``indices`` (into ``centres``) and the Taubin fit of its bubbles.
+    remove them; stop when the best run has fewer than ``min_bubbles``. Then fragments of one track
+    (broken by a gap wider than ``max_gap_px``, e.g. where another track crosses it) are joined by
+    :func:`merge_tracks` with gaps up to ``merge_gap_px`` (default ``4 * max_gap_px``; 0 turns it
+    off). Returns per track ``box_xyxy`` (padded by 3 px), ``indices`` (into ``centres``) and the
+    Taubin fit of its bubbles.
     """
     c = np.asarray(centres, np.float64).reshape(-1, 2)
     rng = np.random.default_rng(seed)
@@ -363,11 +367,103 @@ def find_tracks(centres, tol_px: float = 1.2, min_bubbles: int = 12, max_gap_px:
         alive[inl[run]] = False
         if len(run) < min_bubbles:
             continue
-        members = inl[run]
-        q = c[members]
-        out.append({"box_xyxy": [float(q[:, 0].min() - 3), float(q[:, 1].min() - 3), float(q[:, 0].max() + 3),
-                                 float(q[:, 1].max() + 3)], "indices": members, "fit": fit_circle_taubin(q[:, 0], q[:, 1])})
-    return out
+        out.append(_track(c, inl[run]))
+    gap = 4 * max_gap_px if merge_gap_px is None else merge_gap_px
+    return merge_tracks(c, out, tol_px=tol_px, max_gap_px=gap) if gap > 0 else out
+
+
+def _track(c, members) -> dict:
+    q = c[members]
+    return {"box_xyxy": [float(q[:, 0].min() - 3), float(q[:, 1].min() - 3), float(q[:, 0].max() + 3),
+                         float(q[:, 1].max() + 3)], "indices": members, "fit": fit_circle_taubin(q[:, 0], q[:, 1])}
+
+
+def _rms(q, worst: bool = False):
+    """R.m.s. distance of points ``q`` to their Taubin circle (and the largest distance)."""
+    d = _distance(fit_circle_taubin(q[:, 0], q[:, 1]), q[:, 0], q[:, 1])
+    rms = float(np.sqrt((d * d).mean()))
+    return (rms, float(d.max())) if worst else rms
+
+
+def _max_gap(p) -> float:
+    """Largest step between consecutive points ``p`` ordered along their principal axis."""
+    o = order_points(p[:, 0], p[:, 1])
+    return float(np.hypot(*np.diff(p[o], axis=0).T).max()) if len(p) > 1 else 0.0
+
+
+def merge_tracks(centres, tracks: list[dict], tol_px: float = 1.2, max_gap_px: float = 100.0, rel_rms: float = 1.5,
+                 join: bool = True, extend: bool = True) -> list[dict]:
+    """Join fragments of one track and extend tracks along their fits; ``tracks`` are records of
+    :func:`find_tracks` (``indices`` into ``centres``).
+
+    ``join``: two tracks join when one circle (Taubin) fits their bubbles together with r.m.s.
+    residual <= ``tol_px`` and <= ``rel_rms`` times the worse of their own fits' residuals (one
+    track's pieces fit each other as well as they fit themselves; a secondary leaving a vertex
+    along nearly the same circle does not), every bubble within ``2.5 * tol_px``, and their joint
+    chain along the arc has no gap wider than ``max_gap_px``. Pairs are taken closest first
+    (smallest joint residual) and the search repeats until no pair joins, so a track broken in
+    several places comes back whole. Parallel neighbours (separate beams a few pixels apart) fail
+    the residual test and stay apart.
+
+    ``extend``: then each track takes the free bubbles (in no track) within ``tol_px`` of its
+    circle that chain onto it with gaps <= ``max_gap_px`` (a faint stretch the longest-run cut of
+    the RANSAC step left behind).
+    """
+    c = np.asarray(centres, np.float64).reshape(-1, 2)
+    groups = [np.asarray(t["indices"]) for t in tracks]
+    own = [_rms(c[g]) for g in groups]
+    while join and len(groups) > 1:
+        best = None
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                q = c[np.concatenate([groups[i], groups[j]])]
+                rms, worst = _rms(q, worst=True)
+                if rms > min(tol_px, rel_rms * max(own[i], own[j])) or worst > 2.5 * tol_px:
+                    continue
+                if best is not None and rms >= best[0]:
+                    continue
+                if _max_gap(q) <= max_gap_px:
+                    best = (rms, i, j)
+        if best is None:
+            break
+        _, i, j = best
+        groups[i] = np.concatenate([groups[i], groups[j]])
+        own[i] = _rms(c[groups[i]])
+        del groups[j], own[j]
+    used = np.zeros(len(c), bool)
+    for g in groups:
+        used[g] = True
+    grown = False
+    for n, g in enumerate(groups if extend else []):
+        q = c[g]
+        fit = fit_circle_taubin(q[:, 0], q[:, 1])
+        free = np.flatnonzero(~used)
+        if not len(free):
+            break
+        near = free[_distance(fit, c[free, 0], c[free, 1]) <= tol_px]
+        if not len(near):
+            continue
+        cand = np.concatenate([g, near])
+        run = cand[_chain_containing(c[cand], len(g), max_gap_px)]
+        new = np.setdiff1d(run, g)
+        if len(new):
+            groups[n] = np.concatenate([g, new])
+            used[new] = True
+            grown = True
+    if len(groups) == len(tracks) and not grown:
+        return tracks
+    return [_track(c, g) for g in groups]
+
+
+def _chain_containing(p, n_core: int, max_gap: float):
+    """Indices of ``p`` on the chain (points ordered along the principal axis, gaps <= ``max_gap``)
+    that holds the first ``n_core`` points; points beyond a wider gap are left out."""
+    o = order_points(p[:, 0], p[:, 1])
+    s = np.r_[0.0, np.cumsum(np.hypot(*np.diff(p[o], axis=0).T))]
+    seg = np.r_[0, np.cumsum(np.diff(s) > max_gap)]
+    core = np.isin(o, np.arange(n_core))
+    lo, hi = seg[core].min(), seg[core].max()
+    return o[(seg >= lo) & (seg <= hi)]
 
 
 def _longest_run(p, max_gap):

@@ -162,3 +162,41 @@ def test_find_tracks_separates_two_tracks_from_grain():
     assert len(sets[1] & arc_ids) >= 0.9 * len(arc)
     arc_fit = next(f["fit"] for f in found if set(f["indices"].tolist()) & arc_ids)
     assert abs(arc_fit["radius"] - 90) < 3
+
+
+def test_find_tracks_joins_a_broken_track_but_not_its_parallel_neighbour():
+    from pipelines.bubble.readout import find_tracks
+
+    rng = np.random.default_rng(5)
+    s = np.r_[np.arange(0, 150, 6.0), np.arange(220, 400, 6.0)]  # a 70 px gap (a crossing, a faint stretch)
+    broken = np.stack([20 + s, 80 + 0.03 * s], -1)
+    neighbour = np.stack([20 + np.arange(0, 400, 6.0), 92 + 0.03 * np.arange(0, 400, 6.0)], -1)  # 12 px below
+    pts = np.concatenate([broken, neighbour]) + rng.normal(0, 0.3, (len(broken) + len(neighbour), 2))
+    pts = np.concatenate([pts, rng.uniform(0, 420, (40, 2))])
+    apart = find_tracks(pts, tol_px=1.2, min_bubbles=12, max_gap_px=25.0, seed=0, merge_gap_px=0)
+    joined = find_tracks(pts, tol_px=1.2, min_bubbles=12, max_gap_px=25.0, seed=0)
+    assert len(apart) == 3  # the broken track comes out as two fragments without the merge
+    assert len(joined) == 2
+    broken_ids = set(range(len(broken)))
+    track = max(joined, key=lambda f: len(set(f["indices"].tolist()) & broken_ids))
+    assert len(set(track["indices"].tolist()) & broken_ids) >= 0.9 * len(broken)
+    assert not set(track["indices"].tolist()) & set(range(len(broken), len(broken) + len(neighbour)))
+    assert track["box_xyxy"][2] - track["box_xyxy"][0] > 380  # the box spans the whole track
+
+
+def test_merge_tracks_extends_a_track_over_a_short_faint_stretch():
+    from pipelines.bubble.readout import find_tracks, merge_tracks
+
+    rng = np.random.default_rng(6)
+    s = np.r_[np.arange(0, 180, 6.0), np.arange(250, 292, 6.0)]  # 30 bubbles, a 70 px gap, 7 more (too few alone)
+    track = np.stack([30 + s, 60 + 0.0004 * (s - 150) ** 2], -1) + rng.normal(0, 0.3, (len(s), 2))
+    pts = np.concatenate([track, rng.uniform(0, 340, (30, 2))])
+    plain = find_tracks(pts, tol_px=1.2, min_bubbles=12, max_gap_px=25.0, seed=0, merge_gap_px=0)
+    assert len(plain) == 1 and len(plain[0]["indices"]) <= 31  # the 7-bubble tail is left behind
+    grown = merge_tracks(pts, plain, tol_px=1.2, max_gap_px=100.0, join=False)
+    assert len(grown) == 1
+    ids = set(grown[0]["indices"].tolist())
+    assert set(range(30, 37)) <= ids  # the tail joins
+    assert len(ids - set(range(len(s)))) <= 1  # grain stays out (at most one stray on the circle)
+    short = merge_tracks(pts, plain, tol_px=1.2, max_gap_px=50.0, join=False)  # a 70 px gap is too wide here
+    assert not set(range(30, 37)) & set(short[0]["indices"].tolist())
