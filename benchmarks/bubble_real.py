@@ -12,11 +12,12 @@ more leniently, >= 0.3 (class-agnostic). Writes ``benchmarks/results/bubble_real
     python benchmarks/bubble_real.py --model runs/bubble/<run> [--scale 0.25] [--score 0.3] [--name quick]
     python benchmarks/bubble_real.py --method ransac [--scale 0.5]    # classical baseline, no training
 
-``--method ransac``: the classical finder of :func:`pipelines.bubble.readout.find_tracks` (dark
+``--method ransac``: the classical finder of ``sciarch bubble detect --method classical``
+(:class:`pipelines.bubble.inference.ClassicalFinder`, :func:`pipelines.bubble.readout.find_tracks`: dark
 blobs of the resized scan, sequential locality-guided RANSAC circles / lines, tolerance 1 px,
 gaps up to 45 px, >= 12 bubbles per track; pieces of one track joined and tracks extended along
-their circles by :func:`pipelines.bubble.readout.merge_tracks`) -- no learned model. Each classical
-track is boxed by its bubbles inside the labelled region.
+their circles by :func:`pipelines.bubble.readout.merge_tracks`; the scan's frame edges dropped) -- no
+learned model. Each classical track is boxed by its bubbles inside the labelled region.
 """
 
 from __future__ import annotations
@@ -54,23 +55,20 @@ def run_detector(run_dir: Path, scale: float, score: float) -> tuple[np.ndarray,
 
 
 def run_ransac(scale: float, region) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes of the classical finder's tracks, each from its bubbles inside ``region`` (x0, y0, x1, y1 of
-    the scan): a track that runs on past the labelled region's edge is boxed by its part inside it,
-    as the labels are (clipping its whole box instead would keep the y-extent of the part outside)."""
+    """Boxes of the classical finder's tracks (``sciarch bubble detect --method classical``), each
+    from its bubbles inside ``region`` (x0, y0, x1, y1 of the scan): a track that runs on past the
+    labelled region's edge is boxed by its part inside it, as the labels are (clipping its whole
+    box instead would keep the y-extent of the part outside)."""
     from PIL import Image
 
-    from pipelines.bubble.inference import load_grey
-    from pipelines.bubble.readout import find_bubbles, find_tracks
+    from pipelines.bubble.inference import ClassicalFinder, load_grey
 
     img, _ = load_grey(IMAGE)
     w0, h0 = img.size
     arr = np.asarray(img.resize((round(w0 * scale), round(h0 * scale)), Image.BILINEAR), np.float64)
-    centres, _ = find_bubbles(arr, sigma_bg=6.0, k=4.0, max_area=60)
-    tracks = find_tracks(centres, tol_px=1.0, max_gap_px=45.0, min_bubbles=12, seed=0)
     x0, y0, x1, y1 = (float(v) * scale for v in region)
     boxes, sizes = [], []
-    for t in tracks:
-        q = centres[t["indices"]]
+    for q in ClassicalFinder().detect_scan(arr)["points"]:
         q = q[(q[:, 0] >= x0) & (q[:, 0] <= x1) & (q[:, 1] >= y0) & (q[:, 1] <= y1)]
         if len(q) < 2:
             continue  # the track lies outside the labelled region

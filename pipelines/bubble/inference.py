@@ -338,6 +338,53 @@ def _readout_fields(r: dict | None) -> dict:
     return out
 
 
+class ClassicalFinder:
+    """The classical track finder (no learned model) as a detector for :func:`detect_files`.
+
+    Dark blobs of the resized scan (:func:`pipelines.bubble.readout.find_bubbles`), sequential
+    RANSAC circles / lines with fragments joined and tracks extended
+    (:func:`pipelines.bubble.readout.find_tracks`). The defaults are those of
+    ``benchmarks/bubble_real.py --method ransac`` (measured on the labelled real left half at
+    scale 0.5). It sees the whole image at once (no tiles, no detection cap) and has no score:
+    every track gets score 1 and its bubble count in ``n_bubbles``; tracks are not classified.
+    A "track" with most of its bubbles within ``border_px`` of the image edge is the scan's
+    frame edge, not a track, and is dropped.
+    """
+
+    method = "classical"
+
+    def __init__(self, tol_px: float = 1.0, max_gap_px: float = 45.0, min_bubbles: int = 12, sigma_bg: float = 6.0,
+                 k: float = 4.0, max_area: int = 60, seed: int = 0, border_px: float = 4.0):
+        self.border_px = border_px
+        self.finder = dict(tol_px=tol_px, max_gap_px=max_gap_px, min_bubbles=min_bubbles, seed=seed)
+        self.blobs = dict(sigma_bg=sigma_bg, k=k, max_area=max_area)
+
+    def detect_scan(self, arr: np.ndarray) -> dict:
+        """Tracks of one grey image ``[H, W]``: boxes (yxyx), scores, classes (-1) and per track
+        its bubble centres ``[K, 2]`` (x, y), ordered along the track, in the image's pixels."""
+        from pipelines.bubble.readout import find_bubbles, find_tracks, order_points
+
+        centres, _ = find_bubbles(np.asarray(arr, np.float64), **self.blobs)
+        h, w = np.shape(arr)[:2]
+        tracks, points = [], []
+        for t in find_tracks(centres, **self.finder):
+            q = centres[t["indices"]]
+            edge = np.minimum(np.minimum(q[:, 0], w - 1 - q[:, 0]), np.minimum(q[:, 1], h - 1 - q[:, 1]))
+            if np.mean(edge <= self.border_px) > 0.5:
+                continue  # the frame edge
+            tracks.append(t)
+            points.append(q[order_points(q[:, 0], q[:, 1])])
+        boxes = np.array([[t["box_xyxy"][i] for i in (1, 0, 3, 2)] for t in tracks], np.float64).reshape(-1, 4)
+        return {"boxes": boxes, "scores": np.ones(len(tracks)), "classes": np.full(len(tracks), -1),
+                "points": points, "n_tiles": 1, "tile_size": None, "max_detections": None}
+
+
+def _polyline(points: np.ndarray, n_max: int = 64) -> list[list[float]]:
+    """At most ``n_max`` vertices of an ordered point chain (its ends kept), rounded to 0.1 px."""
+    idx = np.unique(np.linspace(0, len(points) - 1, min(n_max, len(points))).round().astype(int))
+    return [[round(float(x), 1), round(float(y), 1)] for x, y in points[idx]]
+
+
 def detect_files(model, paths, out_dir: Path, scale: float = 0.5, score_threshold: float = 0.3, dpi: int = 110,
                  tile_size: tuple[int, int] | None = None, progress: bool = False, field_t: float | None = None,
                  pixel_mm: float = 1.0):
@@ -355,6 +402,11 @@ def detect_files(model, paths, out_dir: Path, scale: float = 0.5, score_threshol
     box (``pt_gev``, ``charge_sign``, ``radius_m``, ``fit_residual_px``, ``n_points``; see
     :mod:`pipelines.bubble.readout`), taking one scan pixel as ``pixel_mm * scale`` millimetres
     (``pixel_mm``: chamber millimetres per model pixel), and a ``<stem>.tracks.csv`` is written.
+
+    ``model`` may be a :class:`ClassicalFinder` instead of a trained detector: its tracks get
+    their own bubbles' readout (not a re-fit of the bubbles in the box), a ``polyline`` (the
+    ordered bubble centres, at most 64 vertices) and ``n_bubbles``; ``score_threshold`` does not
+    apply (no scores) and the class is ``track``.
     """
     from PIL import Image
 
@@ -373,19 +425,36 @@ def detect_files(model, paths, out_dir: Path, scale: float = 0.5, score_threshol
         w0, h0 = img.size
         w1, h1 = max(32, round(w0 * scale)), max(32, round(h0 * scale))
         arr = np.asarray(img.resize((w1, h1), Image.BILINEAR), dtype=np.float32)
-        det = detect_image(model, arr, tile_size=tile_size, score_threshold=score_threshold, progress=progress,
-                           label=path.name)
+        classical = isinstance(model, ClassicalFinder)
+        if classical:
+            det = model.detect_scan(arr)
+        else:
+            det = detect_image(model, arr, tile_size=tile_size, score_threshold=score_threshold, progress=progress,
+                               label=path.name)
         yxyx = det["boxes"] / scale
         scores, classes = det["scores"], det["classes"]
-        xyxy = np.stack([yxyx[:, 1], yxyx[:, 0], np.minimum(yxyx[:, 3], w0), np.minimum(yxyx[:, 2], h0)], -1)
+        xyxy = np.stack([np.maximum(yxyx[:, 1], 0), np.maximum(yxyx[:, 0], 0), np.minimum(yxyx[:, 3], w0),
+                         np.minimum(yxyx[:, 2], h0)], -1)
         records = [{"box_xyxy": [round(float(v), 1) for v in b], "score": round(float(s), 4),
-                    "class": CLASS_NAMES[int(c)]} for b, s, c in zip(xyxy, scores, classes)]
+                    "class": "track" if classical else CLASS_NAMES[int(c)]} for b, s, c in zip(xyxy, scores, classes)]
+        if classical:
+            for rec, pts in zip(records, det["points"]):
+                rec.update(polyline=_polyline(pts / scale), n_bubbles=int(len(pts)))
         if field_t is not None:
-            grey = np.asarray(img, np.float64) if scaled is None else np.asarray(scaled, np.float64)
-            for rec, r in zip(records, box_readouts(grey, xyxy, field_t, pixel_mm * 1e-3 * scale)):
+            m_per_px = pixel_mm * 1e-3 * scale
+            if classical:
+                from pipelines.bubble.readout import track_readout
+
+                readouts = [track_readout(p[:, 0] / scale, p[:, 1] / scale, field_t, m_per_px, ordered=True)
+                            for p in det["points"]]
+            else:
+                grey = np.asarray(img, np.float64) if scaled is None else np.asarray(scaled, np.float64)
+                readouts = box_readouts(grey, xyxy, field_t, m_per_px)
+            for rec, r in zip(records, readouts):
                 rec.update(_readout_fields(r))
             _write_csv(out_dir / f"{stem}.tracks.csv", records)
-        info = {"image": str(path), "width": w0, "height": h0, "scale": scale, "score_threshold": score_threshold,
+        info = {"image": str(path), "method": "classical" if classical else "model", "width": w0, "height": h0,
+                "scale": scale, "score_threshold": None if classical else score_threshold,
                 "field_t": field_t, "pixel_mm": pixel_mm if field_t is not None else None,
                 "output": stem, "tiles": det["n_tiles"],
                 "tile_size": list(det["tile_size"]) if det["tile_size"] else None,
@@ -395,8 +464,10 @@ def detect_files(model, paths, out_dir: Path, scale: float = 0.5, score_threshol
         js = out_dir / f"{stem}.boxes.json"
         js.write_text(json.dumps({**info, "detections": records}, indent=1))
         shown = np.asarray(img) if scaled is None else np.clip(scaled, 0, 255).astype(np.uint8)
-        png = report.plot_overlay(shown, xyxy, classes, scores, out_dir / f"{stem}.overlay.png",
-                                 title=f"{path.name}: {len(records)} tracks (score >= {score_threshold})", dpi=dpi)
+        title = (f"{path.name}: {len(records)} tracks (classical finder)" if classical
+                 else f"{path.name}: {len(records)} tracks (score >= {score_threshold})")
+        png = report.plot_overlay(shown, xyxy, classes, scores, out_dir / f"{stem}.overlay.png", title=title, dpi=dpi,
+                                  polylines=[np.asarray(r["polyline"]) for r in records] if classical else None)
         pngs.append(png)
         jsons.append(js)
     return pngs, jsons

@@ -60,17 +60,23 @@ def plot_recall_vs_density(results: dict[str, dict], bins, out: Path, key: str =
     return save_figure(fig, out, dpi)
 
 
-def plot_overlay(image, boxes_xyxy, classes, scores, out: Path, title: str = "", dpi: int = 110) -> Path:
-    """Boxes (xyxy, original pixels) over a grey-scale image."""
+def plot_overlay(image, boxes_xyxy, classes, scores, out: Path, title: str = "", dpi: int = 110,
+                 polylines=None) -> Path:
+    """Boxes (xyxy, original pixels) over a grey-scale image; with ``polylines`` (one ``[K, 2]``
+    (x, y) chain per box, unclassified tracks) each track is drawn as its chain inside a thin box."""
     h, w = image.shape[:2]
     fig, ax = new_figure(min(16.0, 2.0 + w / 150), min(9.0, 1.0 + h / 150))
     ax.imshow(image, cmap="gray", vmin=0, vmax=255)
-    for b, c, s in zip(boxes_xyxy, classes, scores):
-        ax.add_patch(plt.Rectangle((b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False,
-                                   ec=COLOURS[int(c) % len(COLOURS)], lw=0.7))
+    for n, (b, c, s) in enumerate(zip(boxes_xyxy, classes, scores)):
+        colour = COLOURS[(n if polylines is not None else int(c)) % len(COLOURS)]
+        ax.add_patch(plt.Rectangle((b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False, ec=colour,
+                                   lw=0.4 if polylines is not None else 0.7))
+        if polylines is not None:
+            ax.plot(polylines[n][:, 0], polylines[n][:, 1], color=colour, lw=1.0)
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
-    handles = [plt.Line2D([], [], color=COLOURS[k], label=name) for k, name in enumerate(CLASS_NAMES)]
-    ax.legend(handles=handles, loc="upper right", fontsize=6)
+    if polylines is None:
+        handles = [plt.Line2D([], [], color=COLOURS[k], label=name) for k, name in enumerate(CLASS_NAMES)]
+        ax.legend(handles=handles, loc="upper right", fontsize=6)
     return save_figure(fig, out, dpi)

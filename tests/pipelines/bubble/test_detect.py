@@ -258,3 +258,53 @@ def test_cli_tiles_by_the_run_config_frame_size(tmp_path, run_dir):
     assert out["tiles"] == 3 and out["tile_size"] == [64, 64] and out["max_detections"] == 3 * 300
     assert all(np.isfinite(d["box_xyxy"]).all() and 0 <= d["box_xyxy"][0] <= d["box_xyxy"][2] <= 256
                for d in out["detections"])
+
+
+def _dotted_scan(rng):
+    """A 300 x 420 film-like frame: a straight beam broken by a 60 px gap, an arc of radius 150 px,
+    a dark frame edge along the bottom row and grain."""
+    img = np.full((300, 420), 225.0) + rng.normal(0, 4, (300, 420))
+    yy, xx = np.mgrid[:300, :420]
+
+    def dot(x, y, r=1.6):
+        img[(xx - x) ** 2 + (yy - y) ** 2 <= r * r] = 60
+
+    for s in np.r_[np.arange(10, 170, 6.0), np.arange(230, 410, 6.0)]:
+        dot(s, 60 + 0.02 * s)
+    for t in np.linspace(0.35, 1.35, 26):  # 6 px apart
+        dot(60 + 150 * np.cos(t), 90 + 150 * np.sin(t))
+    for x, y in rng.uniform([5, 5], [415, 295], (25, 2)):
+        dot(x, y, 1.0)
+    for x in np.arange(3, 418, 5.0):  # the scan's frame edge: dark specks along the last rows
+        dot(x, 298.5, 1.2)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_cli_classical_finder_needs_no_run_and_reads_each_track(tmp_path):
+    img = tmp_path / "scan.png"
+    Image.fromarray(_dotted_scan(np.random.default_rng(0))).save(img)
+    res = _invoke(["--method", "classical", "--image", str(img), "--scale", "1.0", "--field-t", "1.5",
+                   "--pixel-mm", "1.0", "--out", str(tmp_path / "det")])
+    assert res.exit_code == 0, res.output
+    out = json.loads((tmp_path / "det" / "scan.boxes.json").read_text())
+    assert out["method"] == "classical" and out["score_threshold"] is None
+    dets = sorted(out["detections"], key=lambda d: d["box_xyxy"][1])
+    assert len(dets) == 2, [d["box_xyxy"] for d in dets]  # the beam in one piece, the arc; no frame edge
+    beam, arc = dets
+    assert beam["box_xyxy"][0] < 15 and beam["box_xyxy"][2] > 405  # across the 60 px gap
+    assert beam["n_bubbles"] >= 50 and beam["class"] == "track"
+    assert abs(arc["radius_m"] - 0.150) < 0.006  # 150 px at 1 mm per pixel
+    assert abs(arc["pt_gev"] - 0.2998 * 1.5 * arc["radius_m"]) < 1e-3
+    ends = np.asarray(arc["polyline"])[[0, -1]]
+    assert np.allclose(sorted(ends[:, 0]), [60 + 150 * np.cos(1.35), 60 + 150 * np.cos(0.35)], atol=4)
+    rows = (tmp_path / "det" / "scan.tracks.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[0].startswith("x0,y0,x1,y1,score,class,pt_gev")
+
+
+def test_cli_model_method_needs_a_run(tmp_path):
+    img = tmp_path / "frame.png"
+    Image.fromarray(_frame()[0]).save(img)
+    line = _one_error_line(_invoke(["--image", str(img), "--out", str(tmp_path / "det")]))
+    assert line.startswith("error: --model RUN is required with --method model"), line
+    line = _one_error_line(_invoke(["--method", "hough", "--image", str(img)]))
+    assert line.startswith("error: --method 'hough': must be 'model' or 'classical'"), line
