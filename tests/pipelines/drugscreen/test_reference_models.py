@@ -1,5 +1,5 @@
 """The shipped reference models (models/davis-gin, davis-gin-v2, davis-gin64-v2, davis-gin-ens, davis-comp-ens, kiba-gin,
-kiba-gin-v2, kiba-gin-comp): they load with safe_mode,
+kiba-gin-v2, kiba-gin-comp, kiba-gin-comp-cont, kiba-gin-comp-fp, kiba-comp-ens): they load with safe_mode,
 look like finished runs to every verb, stay small, and reproduce the check-subset CI / MSE
 recorded in their model card."""
 
@@ -15,7 +15,7 @@ from sciarch.runs import open_run
 
 MODELS = PROJECT_ROOT / "models"
 NAMES = ("davis-gin", "davis-gin-v2", "davis-gin64-v2", "davis-gin-ens", "davis-comp-ens", "kiba-gin", "kiba-gin-v2",
-         "kiba-gin-comp", "kiba-gin-comp-cont", "kiba-gin-comp-fp")
+         "kiba-gin-comp", "kiba-gin-comp-cont", "kiba-gin-comp-fp", "kiba-comp-ens")
 
 
 @pytest.mark.parametrize("name", NAMES)
