@@ -1,7 +1,8 @@
 """The classical track finder on simulated frames: what joining fragments and extending tracks earn.
 
-Runs :func:`pipelines.bubble.readout.find_tracks` (sequential RANSAC, the settings of
-``benchmarks/bubble_real.py --method ransac``) on seeded simulated frames and matches its boxes
+Runs :func:`pipelines.bubble.readout.find_tracks` (sequential RANSAC, with the settings of
+:class:`pipelines.bubble.inference.ClassicalFinder`, which ``benchmarks/bubble_real.py --method ransac``
+and ``sciarch bubble detect --method classical`` run) on seeded simulated frames and matches its boxes
 one-to-one to the truth boxes (class-agnostic, box IoU 0.5 and 0.3), for four variants of the
 post-step :func:`pipelines.bubble.readout.merge_tracks`: none, join only, extend only, both (the
 default of ``find_tracks``). The real-film figures of the same finder are in
@@ -22,7 +23,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "bubble_classical_sim.json"
-FINDER = dict(tol_px=1.0, max_gap_px=45.0, min_bubbles=12, seed=0)  # as benchmarks/bubble_real.py
 VARIANTS = {"none": None, "join": dict(join=True, extend=False), "extend": dict(join=False, extend=True),
             "join+extend (default)": dict(join=True, extend=True)}
 
@@ -30,7 +30,8 @@ VARIANTS = {"none": None, "join": dict(join=True, extend=False), "extend": dict(
 def main(argv=None):
     from tqdm import tqdm
 
-    from pipelines.bubble.readout import find_bubbles, find_tracks, merge_tracks
+    from pipelines.bubble.inference import ClassicalFinder
+    from pipelines.bubble.readout import MERGE_GAP_FACTOR, find_bubbles, find_tracks, merge_tracks
     from pipelines.bubble.real_labels import match_detections
     from pipelines.bubble.simulation import BubbleChamberSimulator, SimulatorConfig
 
@@ -46,13 +47,14 @@ def main(argv=None):
     cfg = SimulatorConfig(image_size=(a.size, a.size), tracks_per_image=(a.min_tracks, a.max_tracks), chunk_size=8)
     sample = BubbleChamberSimulator(cfg).generate(a.frames, seed=a.seed)
     tot = {k: np.zeros(4, int) for k in VARIANTS}  # matched@0.5, matched@0.3, truth, detections
-    merge_gap = 4 * FINDER["max_gap_px"]  # find_tracks' default merge gap
+    finder = ClassicalFinder()
+    merge_gap = MERGE_GAP_FACTOR * finder.finder["max_gap_px"]  # find_tracks' default merge gap
     for i in tqdm(range(a.frames), desc="frames", unit="frame"):
         gt = sample.boxes[i][sample.classes[i] >= 0]
-        centres, _ = find_bubbles(sample.images[i].astype(np.float64), sigma_bg=6.0, k=4.0, max_area=60)
-        raw = find_tracks(centres, merge_gap_px=0, **FINDER)
+        centres, _ = find_bubbles(sample.images[i].astype(np.float64), **finder.blobs)
+        raw = find_tracks(centres, merge_gap_px=0, **finder.finder)
         for name, opts in VARIANTS.items():
-            tracks = raw if opts is None else merge_tracks(centres, raw, tol_px=FINDER["tol_px"], max_gap_px=merge_gap, **opts)
+            tracks = raw if opts is None else merge_tracks(centres, raw, tol_px=finder.finder["tol_px"], max_gap_px=merge_gap, **opts)
             det = np.array([t["box_xyxy"] for t in tracks], np.float64).reshape(-1, 4)
             score = np.array([len(t["indices"]) for t in tracks], np.float64)
             tot[name] += [match_detections(gt, det, 0.5, score)["n_matched"], match_detections(gt, det, 0.3, score)["n_matched"],
@@ -61,7 +63,7 @@ def main(argv=None):
                   "iou30": {"recall": m30 / max(g, 1), "precision": m30 / max(d, 1)}, "n_truth": int(g), "n_detections": int(d)}
            for name, (m50, m30, g, d) in tot.items()}
     doc = {"frames": a.frames, "size": a.size, "tracks_per_image": [a.min_tracks, a.max_tracks], "seed": a.seed,
-           "finder": FINDER, "merge_gap_px": merge_gap, "seconds": round(time.time() - t0, 1), "variants": res,
+           "finder": {**finder.blobs, **finder.finder}, "merge_gap_px": merge_gap, "seconds": round(time.time() - t0, 1), "variants": res,
            "command": f"python benchmarks/bubble_classical_sim.py --frames {a.frames} --size {a.size} --seed {a.seed}"}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(doc, indent=1))

@@ -420,12 +420,12 @@ def detect_files(model, paths, out_dir: Path, scale: float = 0.5, score_threshol
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pngs, jsons = [], []
+    classical = isinstance(model, ClassicalFinder)
     for path, stem in zip(paths, stems):
         img, scaled = load_grey(path)
         w0, h0 = img.size
         w1, h1 = max(32, round(w0 * scale)), max(32, round(h0 * scale))
         arr = np.asarray(img.resize((w1, h1), Image.BILINEAR), dtype=np.float32)
-        classical = isinstance(model, ClassicalFinder)
         if classical:
             det = model.detect_scan(arr)
         else:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 C_CURV = 0.2998  # p_T [GeV/c] = C_CURV * |z| * B [T] * R [m]
+MERGE_GAP_FACTOR = 4.0  # find_tracks joins fragments across gaps up to this many times its run gap
 
 
 def _prepare(x, y):
@@ -321,7 +322,7 @@ def find_tracks(centres, tol_px: float = 1.2, min_bubbles: int = 12, max_gap_px:
     ``tol_px``, keep its longest run of bubbles with gaps <= ``max_gap_px`` along the arc, and
     remove them; stop when the best run has fewer than ``min_bubbles``. Then fragments of one track
     (broken by a gap wider than ``max_gap_px``, e.g. where another track crosses it) are joined by
-    :func:`merge_tracks` with gaps up to ``merge_gap_px`` (default ``4 * max_gap_px``; 0 turns it
+    :func:`merge_tracks` with gaps up to ``merge_gap_px`` (default ``MERGE_GAP_FACTOR * max_gap_px``, 4x; 0 turns it
     off). Returns per track ``box_xyxy`` (padded by 3 px), ``indices`` (into ``centres``) and the
     Taubin fit of its bubbles.
     """
@@ -368,7 +369,7 @@ def find_tracks(centres, tol_px: float = 1.2, min_bubbles: int = 12, max_gap_px:
         if len(run) < min_bubbles:
             continue
         out.append(_track(c, inl[run]))
-    gap = 4 * max_gap_px if merge_gap_px is None else merge_gap_px
+    gap = MERGE_GAP_FACTOR * max_gap_px if merge_gap_px is None else merge_gap_px
     return merge_tracks(c, out, tol_px=tol_px, max_gap_px=gap) if gap > 0 else out
 
 
@@ -385,10 +386,15 @@ def _rms(q, worst: bool = False):
     return (rms, float(d.max())) if worst else rms
 
 
+def _ordered_steps(p):
+    """Order of points ``p`` along their principal axis and the lengths of the steps between them."""
+    o = order_points(p[:, 0], p[:, 1])
+    return o, np.hypot(*np.diff(p[o], axis=0).T)
+
+
 def _max_gap(p) -> float:
     """Largest step between consecutive points ``p`` ordered along their principal axis."""
-    o = order_points(p[:, 0], p[:, 1])
-    return float(np.hypot(*np.diff(p[o], axis=0).T).max()) if len(p) > 1 else 0.0
+    return float(_ordered_steps(p)[1].max()) if len(p) > 1 else 0.0
 
 
 def merge_tracks(centres, tracks: list[dict], tol_px: float = 1.2, max_gap_px: float = 100.0, rel_rms: float = 1.5,
@@ -458,9 +464,8 @@ def merge_tracks(centres, tracks: list[dict], tol_px: float = 1.2, max_gap_px: f
 def _chain_containing(p, n_core: int, max_gap: float):
     """Indices of ``p`` on the chain (points ordered along the principal axis, gaps <= ``max_gap``)
     that holds the first ``n_core`` points; points beyond a wider gap are left out."""
-    o = order_points(p[:, 0], p[:, 1])
-    s = np.r_[0.0, np.cumsum(np.hypot(*np.diff(p[o], axis=0).T))]
-    seg = np.r_[0, np.cumsum(np.diff(s) > max_gap)]
+    o, steps = _ordered_steps(p)
+    seg = np.r_[0, np.cumsum(steps > max_gap)]
     core = np.isin(o, np.arange(n_core))
     lo, hi = seg[core].min(), seg[core].max()
     return o[(seg >= lo) & (seg <= hi)]
@@ -470,8 +475,7 @@ def _longest_run(p, max_gap):
     """Indices of the longest chain of points ``p`` ordered along their fitted arc with gaps <= ``max_gap``."""
     if len(p) < 3:
         return np.arange(len(p))
-    o = order_points(p[:, 0], p[:, 1])
-    s = np.r_[0.0, np.cumsum(np.hypot(*np.diff(p[o], axis=0).T))]
-    cut = np.flatnonzero(np.diff(s) > max_gap)
+    o, steps = _ordered_steps(p)
+    cut = np.flatnonzero(steps > max_gap)
     segs = np.split(np.arange(len(o)), cut + 1)
     return o[max(segs, key=len)]
