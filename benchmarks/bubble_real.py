@@ -54,21 +54,26 @@ def run_detector(run_dir: Path, scale: float, score: float) -> tuple[np.ndarray,
     return xyxy, np.asarray(det["scores"])
 
 
-def run_ransac(scale: float, region) -> tuple[np.ndarray, np.ndarray]:
+def run_ransac(scale: float, region, curls: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Boxes of the classical finder's tracks (``sciarch bubble detect --method classical``), each
     from its bubbles inside ``region`` (x0, y0, x1, y1 of the scan): a track that runs on past the
     labelled region's edge is boxed by its part inside it, as the labels are (clipping its whole
-    box instead would keep the y-extent of the part outside)."""
-    from PIL import Image
-
-    from pipelines.bubble.inference import ClassicalFinder, load_grey
+    box instead would keep the y-extent of the part outside). Spirals are boxed as found, clipped."""
+    from pipelines.bubble.inference import ClassicalFinder, classical_inputs, load_grey
 
     img, _ = load_grey(IMAGE)
-    w0, h0 = img.size
-    arr = np.asarray(img.resize((round(w0 * scale), round(h0 * scale)), Image.BILINEAR), np.float64)
+    finder = ClassicalFinder(curls=curls)
+    arr, fine = classical_inputs(img, scale, finder)
     x0, y0, x1, y1 = (float(v) * scale for v in region)
     boxes, sizes = [], []
-    for q in ClassicalFinder().detect_scan(arr)["points"]:
+    det = finder.detect_scan(arr, fine)
+    for q, kind, yxyx in zip(det["points"], det["kinds"], det["boxes"]):
+        if kind == "spiral":  # boxed as found (its turns, not only the largest one)
+            b = [max(yxyx[1], x0), max(yxyx[0], y0), min(yxyx[3], x1), min(yxyx[2], y1)]
+            if b[0] < b[2] and b[1] < b[3]:
+                boxes.append(b)
+                sizes.append(len(q))
+            continue
         q = q[(q[:, 0] >= x0) & (q[:, 0] <= x1) & (q[:, 1] >= y0) & (q[:, 1] <= y1)]
         if len(q) < 2:
             continue  # the track lies outside the labelled region
@@ -99,6 +104,7 @@ def main(argv=None):
     ap.add_argument("--name", default=None, help="entry name in the JSON (default: the run folder name)")
     ap.add_argument("--scale", type=float, default=0.25)
     ap.add_argument("--score", type=float, default=0.3)
+    ap.add_argument("--no-spirals", action="store_true", help="method ransac: tracks only (ClassicalFinder(curls=False))")
     ap.add_argument("--out", type=Path, default=OUT)
     a = ap.parse_args(argv)
     labels = load_labels(LABELS)
@@ -108,8 +114,8 @@ def main(argv=None):
             ap.error("--model RUN is required with --method model")
         det, scores = run_detector(a.model, a.scale, a.score)
     else:
-        det, scores = run_ransac(a.scale, labels["region"])
-    name = a.name or (a.model.name if a.method == "model" else "ransac_classical")
+        det, scores = run_ransac(a.scale, labels["region"], curls=not a.no_spirals)
+    name = a.name or (a.model.name if a.method == "model" else "ransac_classical" + ("_no_spirals" if a.no_spirals else ""))
     keep = in_region(det, labels["region"])
     det, scores = det[keep], scores[keep]
     # labelled tracks stop at the region's edge (beams run on into the right half): clip boxes there too
@@ -123,7 +129,7 @@ def main(argv=None):
              **{k: {kk: v[kk] for kk in ("recall", "precision", "n_matched")} for k, v in res.items()},
              "per_track_best_iou": {i: round(float(v), 3) for i, v in zip(labels["ids"], best_iou)},
              "command": "python benchmarks/bubble_real.py " + (f"--model {a.model} --score {a.score}" if a.method == "model"
-                                                               else "--method ransac") + f" --scale {a.scale}"}
+                                                               else "--method ransac" + (" --no-spirals" if a.no_spirals else "")) + f" --scale {a.scale}"}
     doc = json.loads(a.out.read_text()) if a.out.exists() else {}
     doc.setdefault("labels", str(LABELS.relative_to(ROOT)))
     doc.setdefault("models", {})[name] = entry

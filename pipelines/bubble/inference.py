@@ -338,6 +338,9 @@ def _readout_fields(r: dict | None) -> dict:
     return out
 
 
+TURN_RADIUS_FACTOR = 3.0  # a track this tight (radius <= factor x the largest loop radius) can be a spiral's turn
+
+
 class ClassicalFinder:
     """The classical track finder (no learned model) as a detector for :func:`detect_files`.
 
@@ -349,19 +352,39 @@ class ClassicalFinder:
     every track gets score 1 and its bubble count in ``n_bubbles``; tracks are not classified.
     A "track" with most of its bubbles within ``border_px`` of the image edge is the scan's
     frame edge, not a track, and is dropped.
+
+    ``curls``: then spirals. The bubbles left over by the tracks are searched for closed loops
+    (:func:`pipelines.bubble.readout.find_curls`: radius ``curl_radius_px``, bubbles within
+    ``curl_tol_px`` of the circle, at least ``curl_min_bubbles`` over 60 % of its sectors), and
+    overlapping loops become one spiral (:func:`pipelines.bubble.readout.group_curls`); a tight
+    track (a turn the RANSAC step took as a track: radius <= ``TURN_RADIUS_FACTOR`` x the largest
+    loop radius) whose circle overlaps one of its loops joins it. Small
+    turns are sparse at the track search's resolution: given ``fine``, the scan at a higher
+    resolution (``detect_files`` passes it at twice the scale, up to the file's own), the loops are
+    sought among its bubbles, with the radii, tolerance, blob scale and areas above (in pixels of
+    the resized scan) scaled by the resolution ratio; ``curl_min_bubbles`` counts bubbles of
+    whichever image is searched. Spirals get class ``spiral``, their largest turn as polyline
+    and readout, and no charge sign (a closed turn does not show which way it was run).
     """
 
     method = "classical"
 
     def __init__(self, tol_px: float = 1.0, max_gap_px: float = 45.0, min_bubbles: int = 12, sigma_bg: float = 6.0,
-                 k: float = 4.0, max_area: int = 60, seed: int = 0, border_px: float = 4.0):
+                 k: float = 4.0, max_area: int = 60, seed: int = 0, border_px: float = 4.0, curls: bool = True,
+                 curl_radius_px: tuple[float, float] = (3.0, 25.0), curl_tol_px: float = 0.75, curl_min_bubbles: int = 10,
+                 curl_fine_factor: float = 2.0):
         self.border_px = border_px
         self.finder = dict(tol_px=tol_px, max_gap_px=max_gap_px, min_bubbles=min_bubbles, seed=seed)
         self.blobs = dict(sigma_bg=sigma_bg, k=k, max_area=max_area)
+        self.curls = curls
+        self.curl = dict(radius_px=tuple(curl_radius_px), tol_px=curl_tol_px, min_bubbles=curl_min_bubbles, seed=seed)
+        self.curl_fine_factor = curl_fine_factor
 
-    def detect_scan(self, arr: np.ndarray) -> dict:
-        """Tracks of one grey image ``[H, W]``: boxes (yxyx), scores, classes (-1) and per track
-        its bubble centres ``[K, 2]`` (x, y), ordered along the track, in the image's pixels."""
+    def detect_scan(self, arr: np.ndarray, fine: np.ndarray | None = None) -> dict:
+        """Tracks of one grey image ``[H, W]``: boxes (yxyx), scores, classes (-1), ``kinds``
+        (``track`` / ``spiral``) and per track its bubble centres ``[K, 2]`` (x, y), ordered along
+        the track (a spiral: its largest turn, by angle), in the image's pixels. ``fine``: the same
+        scan at a higher resolution, for the spiral search (see the class)."""
         from pipelines.bubble.readout import find_bubbles, find_tracks, order_points
 
         centres, _ = find_bubbles(np.asarray(arr, np.float64), **self.blobs)
@@ -372,11 +395,80 @@ class ClassicalFinder:
             edge = np.minimum(np.minimum(q[:, 0], w - 1 - q[:, 0]), np.minimum(q[:, 1], h - 1 - q[:, 1]))
             if np.mean(edge <= self.border_px) > 0.5:
                 continue  # the frame edge
-            tracks.append(t)
+            tracks.append(t["box_xyxy"])
             points.append(q[order_points(q[:, 0], q[:, 1])])
-        boxes = np.array([[t["box_xyxy"][i] for i in (1, 0, 3, 2)] for t in tracks], np.float64).reshape(-1, 4)
-        return {"boxes": boxes, "scores": np.ones(len(tracks)), "classes": np.full(len(tracks), -1),
+        kinds = ["track"] * len(tracks)
+        if self.curls:
+            spirals, turns = self._spirals(arr, fine, tracks, points)
+            tracks = [b for n, b in enumerate(tracks) if n not in turns] + [b for b, _ in spirals]
+            points = [q for n, q in enumerate(points) if n not in turns] + [q for _, q in spirals]
+            kinds = ["track"] * (len(tracks) - len(spirals)) + ["spiral"] * len(spirals)
+        boxes = np.array([[b[i] for i in (1, 0, 3, 2)] for b in tracks], np.float64).reshape(-1, 4)
+        return {"boxes": boxes, "scores": np.ones(len(tracks)), "classes": np.full(len(tracks), -1), "kinds": kinds,
                 "points": points, "n_tiles": 1, "tile_size": None, "max_detections": None}
+
+    def _spirals(self, arr, fine, boxes: list, points: list) -> tuple[list, set]:
+        """Spirals among the bubbles the tracks (``boxes``, ``points``) left. A tight track (circle
+        radius at most ``TURN_RADIUS_FACTOR`` times the largest loop radius) overlapping a spiral's
+        loop is one of its turns and joins the spiral; a group of tight tracks with no loop stays
+        tracks; a tight track that itself closes a turn (radius in ``curl_radius_px``, bubbles in
+        ``CURL_COVERAGE`` of the sectors around its centre) counts as a loop. Returns the spirals as (box_xyxy, the largest turn's points by angle) and the indices
+        of the tracks that became turns."""
+        from scipy.spatial import cKDTree
+
+        from pipelines.bubble.readout import CURL_COVERAGE, find_bubbles, find_curls, fit_circle_taubin, group_curls, turn_coverage
+
+        img = np.asarray(arr if fine is None else fine, np.float64)
+        f = img.shape[1] / np.shape(arr)[1]
+        b = self.blobs
+        fc, _ = find_bubbles(img, sigma_bg=b["sigma_bg"] * f, k=b["k"], max_area=int(round(b["max_area"] * f * f)))
+        if points and len(fc):
+            dist, _ = cKDTree(np.concatenate(points) * f).query(fc)
+            fc = fc[dist > 1.5 * f]  # bubbles of the tracks found (at the fine resolution: within 1.5 scan px)
+        r0, r1 = self.curl["radius_px"]
+        turns = []  # in scan pixels: the loops, then the tight tracks
+        for lp in find_curls(fc, radius_px=(r0 * f, r1 * f), tol_px=self.curl["tol_px"] * f,
+                             min_bubbles=self.curl["min_bubbles"], seed=self.curl["seed"]):
+            q = fc[lp["indices"]] / f
+            turns.append({"centre": np.divide(lp["centre"], f), "radius": lp["radius"] / f, "points": q,
+                          "box": [q[:, 0].min() - 3, q[:, 1].min() - 3, q[:, 0].max() + 3, q[:, 1].max() + 3]})
+        for n, q in enumerate(points):
+            fit = fit_circle_taubin(q[:, 0], q[:, 1])
+            if np.isfinite(fit["radius"]) and fit["radius"] <= TURN_RADIUS_FACTOR * r1:
+                closed = r0 <= fit["radius"] <= r1 and turn_coverage(q, fit["center"]) >= CURL_COVERAGE
+                turns.append({"centre": np.asarray(fit["center"]), "radius": fit["radius"], "points": q,
+                              "box": boxes[n], "track": n, "closed": closed})
+        spirals, taken = [], set()
+        for group in group_curls(turns):
+            loops = [turns[g] for g in group if turns[g].get("closed", True)]
+            if not loops:
+                continue  # open tight tracks only: they stay tracks
+            taken.update(turns[g]["track"] for g in group if "track" in turns[g])
+            box = np.array([turns[g]["box"] for g in group], np.float64)
+            big = max(loops, key=lambda t: t["radius"])
+            q = big["points"]
+            spirals.append(([float(box[:, 0].min()), float(box[:, 1].min()), float(box[:, 2].max()), float(box[:, 3].max())],
+                            q[np.argsort(np.arctan2(q[:, 1] - big["centre"][1], q[:, 0] - big["centre"][0]))]))
+        return spirals, taken
+
+
+def resize_scan(img, scale: float) -> np.ndarray:
+    """A PIL image resized by ``scale`` (bilinear, at least 32 px a side) as float32 ``[H, W]``."""
+    from PIL import Image
+
+    w0, h0 = img.size
+    return np.asarray(img.resize((max(32, round(w0 * scale)), max(32, round(h0 * scale))), Image.BILINEAR), np.float32)
+
+
+def classical_inputs(img, scale: float, finder: "ClassicalFinder") -> tuple[np.ndarray, np.ndarray | None]:
+    """The scan resized by ``scale`` for :meth:`ClassicalFinder.detect_scan`, and its spiral search's
+    finer copy: at ``finder.curl_fine_factor`` times the scale, at most the file's own resolution
+    (None when that is no finer, or the finder looks for no spirals)."""
+    arr = resize_scan(img, scale)
+    fine_scale = min(1.0, scale * finder.curl_fine_factor)
+    if not finder.curls or fine_scale <= scale:
+        return arr, None
+    return arr, resize_scan(img, fine_scale)
 
 
 def _polyline(points: np.ndarray, n_max: int = 64) -> list[list[float]]:
@@ -408,8 +500,6 @@ def detect_files(model, paths, out_dir: Path, scale: float = 0.5, score_threshol
     ordered bubble centres, at most 64 vertices) and ``n_bubbles``; ``score_threshold`` does not
     apply (no scores) and the class is ``track``.
     """
-    from PIL import Image
-
     from pipelines.bubble import report
     from pipelines.bubble.simulation import CLASS_NAMES
 
@@ -424,19 +514,20 @@ def detect_files(model, paths, out_dir: Path, scale: float = 0.5, score_threshol
     for path, stem in zip(paths, stems):
         img, scaled = load_grey(path)
         w0, h0 = img.size
-        w1, h1 = max(32, round(w0 * scale)), max(32, round(h0 * scale))
-        arr = np.asarray(img.resize((w1, h1), Image.BILINEAR), dtype=np.float32)
         if classical:
-            det = model.detect_scan(arr)
+            arr, fine = classical_inputs(img, scale, model)
+            det = model.detect_scan(arr, fine)
         else:
+            arr = resize_scan(img, scale)
             det = detect_image(model, arr, tile_size=tile_size, score_threshold=score_threshold, progress=progress,
                                label=path.name)
         yxyx = det["boxes"] / scale
         scores, classes = det["scores"], det["classes"]
         xyxy = np.stack([np.maximum(yxyx[:, 1], 0), np.maximum(yxyx[:, 0], 0), np.minimum(yxyx[:, 3], w0),
                          np.minimum(yxyx[:, 2], h0)], -1)
-        records = [{"box_xyxy": [round(float(v), 1) for v in b], "score": round(float(s), 4),
-                    "class": "track" if classical else CLASS_NAMES[int(c)]} for b, s, c in zip(xyxy, scores, classes)]
+        kinds = det["kinds"] if classical else [CLASS_NAMES[int(c)] for c in classes]
+        records = [{"box_xyxy": [round(float(v), 1) for v in b], "score": round(float(s), 4), "class": k}
+                   for b, s, k in zip(xyxy, scores, kinds)]
         if classical:
             for rec, pts in zip(records, det["points"]):
                 rec.update(polyline=_polyline(pts / scale), n_bubbles=int(len(pts)))
@@ -447,6 +538,9 @@ def detect_files(model, paths, out_dir: Path, scale: float = 0.5, score_threshol
 
                 readouts = [track_readout(p[:, 0] / scale, p[:, 1] / scale, field_t, m_per_px, ordered=True)
                             for p in det["points"]]
+                for r, k in zip(readouts, kinds):
+                    if k == "spiral":
+                        r["charge_sign"] = None  # a closed turn does not show which way it was run
             else:
                 grey = np.asarray(img, np.float64) if scaled is None else np.asarray(scaled, np.float64)
                 readouts = box_readouts(grey, xyxy, field_t, m_per_px)

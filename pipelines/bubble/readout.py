@@ -40,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 C_CURV = 0.2998  # p_T [GeV/c] = C_CURV * |z| * B [T] * R [m]
+CURL_COVERAGE = 0.6  # a closed turn has bubbles in this fraction of the angular sectors around its centre
 MERGE_GAP_FACTOR = 4.0  # find_tracks joins fragments across gaps up to this many times its run gap
 
 
@@ -479,3 +480,92 @@ def _longest_run(p, max_gap):
     cut = np.flatnonzero(steps > max_gap)
     segs = np.split(np.arange(len(o)), cut + 1)
     return o[max(segs, key=len)]
+
+
+def find_curls(centres, radius_px=(6.0, 50.0), tol_px: float = 1.5, min_bubbles: int = 10, coverage: float = CURL_COVERAGE,
+               samples: int = 300, seed: int = 0, bins: int = 16, max_shared: float = 0.3) -> list[dict]:
+    """Closed loops of bubbles (the turns of a spiralling slow electron) among ``centres`` ``[K, 2]``.
+
+    A spiral's turns are circles too small and too sparse for the sequential search of
+    :func:`find_tracks` (its partners are drawn from a wide neighbourhood and it needs a long run).
+    Here every bubble seeds ``samples`` circles through itself and two bubbles within
+    ``2 * radius_px[1]``; a circle of radius in ``radius_px`` counts its bubbles within ``tol_px``
+    and the angular sectors (of ``bins``) they occupy. A loop must hold ``min_bubbles`` bubbles
+    spread over at least ``coverage`` of the sectors: a closed turn, not a short arc (a circle
+    through a few bubbles of a straight track or of grain has them in a few sectors). Loops are
+    taken most bubbles first; one sharing more than ``max_shared`` of its bubbles with a loop
+    already taken is dropped. Returns per loop ``centre`` (x, y), ``radius``, ``indices``.
+    """
+    from scipy.spatial import cKDTree
+
+    c = np.asarray(centres, np.float64).reshape(-1, 2)
+    rmin, rmax = radius_px
+    if len(c) < min_bubbles:
+        return []
+    rng = np.random.default_rng(seed)
+    tree = cKDTree(c)
+    cands = []
+    for i, nb in enumerate(tree.query_ball_point(c, 2 * rmax)):
+        nb = np.asarray([n for n in nb if n != i], int)
+        if len(nb) < min_bubbles - 1:
+            continue
+        j, k = rng.choice(nb, samples), rng.choice(nb, samples)
+        ok = j != k
+        centre, radius = _circumcircles(np.repeat(c[i:i + 1], ok.sum(), 0), c[j[ok]], c[k[ok]])
+        good = (radius >= rmin) & (radius <= rmax)
+        if not good.any():
+            continue
+        centre, radius = centre[good], radius[good]
+        dx = c[nb][None, :, 0] - centre[:, None, 0]
+        dy = c[nb][None, :, 1] - centre[:, None, 1]
+        inl = np.abs(np.hypot(dx, dy) - radius[:, None]) < tol_px
+        sector = ((np.arctan2(dy, dx) + np.pi) / (2 * np.pi) * bins).astype(int) % bins
+        occupied = np.zeros((len(radius), bins), bool)
+        rows = np.broadcast_to(np.arange(len(radius))[:, None], inl.shape)
+        occupied[rows[inl], sector[inl]] = True
+        n = inl.sum(1) + 1  # the seed itself
+        n = np.where(occupied.sum(1) >= coverage * bins, n, 0)
+        b = int(np.argmax(n))
+        if n[b] >= min_bubbles:
+            cands.append((int(n[b]), i, centre[b], float(radius[b]), np.r_[i, nb[inl[b]]]))
+    cands.sort(key=lambda t: (-t[0], t[1]))
+    taken = np.zeros(len(c), bool)
+    loops = []
+    for _, _, centre, radius, members in cands:
+        if taken[members].mean() > max_shared:
+            continue
+        taken[members] = True
+        loops.append({"centre": (float(centre[0]), float(centre[1])), "radius": radius, "indices": members})
+    return loops
+
+
+def turn_coverage(points, centre, bins: int = 16) -> float:
+    """Fraction of the ``bins`` angular sectors around ``centre`` that hold one of ``points``
+    ``[K, 2]``: 1 for a closed turn, about a quarter for a quarter-circle arc."""
+    q = np.asarray(points, np.float64).reshape(-1, 2)
+    sector = ((np.arctan2(q[:, 1] - centre[1], q[:, 0] - centre[0]) + np.pi) / (2 * np.pi) * bins).astype(int) % bins
+    return len(np.unique(sector)) / bins
+
+
+def group_curls(loops: list[dict]) -> list[list[int]]:
+    """Spirals: loops (``centre``, ``radius``; of :func:`find_curls` or tight tracks) chained by
+    overlap: two loops whose circles overlap (centres closer than the sum of their radii) belong to
+    one spiral, whose turns shrink and drift. Returns the groups as lists of indices into ``loops``
+    (each sorted, groups in order of their first loop)."""
+    parent = list(range(len(loops)))
+
+    def root(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for a in range(len(loops)):
+        for b in range(a + 1, len(loops)):
+            d = np.hypot(*np.subtract(loops[a]["centre"], loops[b]["centre"]))
+            if d < loops[a]["radius"] + loops[b]["radius"]:
+                parent[root(b)] = root(a)
+    groups: dict[int, list[int]] = {}
+    for a in range(len(loops)):
+        groups.setdefault(root(a), []).append(a)
+    return list(groups.values())

@@ -308,3 +308,44 @@ def test_cli_model_method_needs_a_run(tmp_path):
     assert line.startswith("error: --model RUN is required with --method model"), line
     line = _one_error_line(_invoke(["--method", "hough", "--image", str(img)]))
     assert line.startswith("error: --method 'hough': must be 'model' or 'classical'"), line
+
+
+def test_classical_finder_reports_a_spiral_as_one_box_without_charge(tmp_path):
+    """A dotted spiral (three shrinking, drifting turns) beside a straight beam: the spiral is one
+    box of class ``spiral`` around all its turns, its readout has no charge sign; the beam stays a track."""
+    rng = np.random.default_rng(3)
+    img = np.full((240, 320), 225.0) + rng.normal(0, 4, (240, 320))
+    yy, xx = np.mgrid[:240, :320]
+
+    def dot(x, y, r=1.4):
+        img[(xx - x) ** 2 + (yy - y) ** 2 <= r * r] = 60
+
+    for x in np.arange(10, 310, 6.0):
+        dot(x, 30 + 0.01 * x)
+    t = np.linspace(0, 6 * np.pi, 4000)
+    radius = 24 - 2.5 * t / np.pi  # 24 px shrinking to 9 px over three turns
+    cx, cy = 160 + 1.5 * t, 140.0
+    px, py = cx + radius * np.cos(t), cy + radius * np.sin(t)
+    arc = np.r_[0, np.cumsum(np.hypot(np.diff(px), np.diff(py)))]
+    for s in np.arange(0, arc[-1], 4.5):  # a bubble every 4.5 px along the path
+        i = int(np.searchsorted(arc, s))
+        dot(px[i], py[i])
+    path = tmp_path / "spiral.png"
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
+    res = _invoke(["--method", "classical", "--image", str(path), "--scale", "1.0", "--field-t", "1.5",
+                   "--out", str(tmp_path / "det")])
+    assert res.exit_code == 0, res.output
+    dets = json.loads((tmp_path / "det" / "spiral.boxes.json").read_text())["detections"]
+    spirals = [d for d in dets if d["class"] == "spiral"]
+    tracks = [d for d in dets if d["class"] == "track"]
+    assert len(spirals) == 1 and len(tracks) == 1, [(d["class"], d["box_xyxy"]) for d in dets]
+    x0, y0, x1, y1 = spirals[0]["box_xyxy"]
+    truth = (px.min(), py.min(), px.max(), py.max())
+    assert abs(x0 - truth[0]) < 6 and abs(y0 - truth[1]) < 6 and abs(x1 - truth[2]) < 6 and abs(y1 - truth[3]) < 6
+    assert spirals[0]["charge_sign"] is None and spirals[0]["radius_m"] is not None
+    assert tracks[0]["box_xyxy"][0] < 15 and tracks[0]["box_xyxy"][2] > 300 and tracks[0]["charge_sign"] is not None
+    # without the spiral search the same scan gives no spiral
+    from pipelines.bubble.inference import ClassicalFinder
+
+    found = ClassicalFinder(curls=False).detect_scan(np.asarray(Image.open(path), np.float64))
+    assert "spiral" not in found.get("kinds", [])

@@ -200,3 +200,37 @@ def test_merge_tracks_extends_a_track_over_a_short_faint_stretch():
     assert len(ids - set(range(len(s)))) <= 1  # grain stays out (at most one stray on the circle)
     short = merge_tracks(pts, plain, tol_px=1.2, max_gap_px=50.0, join=False)  # a 70 px gap is too wide here
     assert not set(range(30, 37)) & set(short[0]["indices"].tolist())
+
+
+def _ring(centre, radius, n, rng, start=0.0, span=2 * np.pi):
+    t = start + np.linspace(0, span, n, endpoint=span < 2 * np.pi)
+    return np.stack([centre[0] + radius * np.cos(t), centre[1] + radius * np.sin(t)], -1) + rng.normal(0, 0.25, (n, 2))
+
+
+def test_find_curls_takes_closed_turns_not_arcs_lines_or_grain():
+    from pipelines.bubble.readout import find_curls
+
+    rng = np.random.default_rng(7)
+    turn = _ring((60, 60), 14, 16, rng)  # a closed turn
+    arc = _ring((200, 60), 14, 16, rng, span=np.pi / 2)  # as many bubbles, a quarter turn
+    line = np.stack([np.arange(20, 200, 3.0), np.full(60, 160.0)], -1)  # a dotted straight track
+    grain = rng.uniform(0, 260, (80, 2))
+    pts = np.concatenate([turn, arc, line, grain])
+    loops = find_curls(pts, radius_px=(6, 50), tol_px=1.0, min_bubbles=10, seed=0)
+    assert len(loops) == 1, [(lp["centre"], lp["radius"]) for lp in loops]
+    assert np.hypot(*np.subtract(loops[0]["centre"], (60, 60))) < 1.5 and abs(loops[0]["radius"] - 14) < 1.0
+    assert len(set(loops[0]["indices"].tolist()) & set(range(16))) >= 14  # the turn's bubbles
+    assert not set(loops[0]["indices"].tolist()) & set(range(16, 32))  # not the arc's bubbles
+    # the same turn too small for the radius range, or with too few bubbles: nothing
+    assert find_curls(pts, radius_px=(20, 50), tol_px=1.0, min_bubbles=10, seed=0) == []
+    assert find_curls(pts, radius_px=(6, 50), tol_px=1.0, min_bubbles=18, seed=0) == []
+
+
+def test_group_curls_chains_a_spirals_turns_and_keeps_apart_distant_loops():
+    from pipelines.bubble.readout import group_curls
+
+    spiral = [{"centre": (100 + 4 * k, 100), "radius": 30 - 6 * k} for k in range(4)]  # shrinking, drifting turns
+    alone = {"centre": (300, 100), "radius": 20}
+    groups = group_curls([spiral[0], alone, *spiral[1:]])
+    assert sorted(map(sorted, groups)) == [[0, 2, 3, 4], [1]]
+    assert group_curls([]) == []
