@@ -36,18 +36,16 @@ OUT = ROOT / "benchmarks" / "results" / "bubble_real_labels.json"
 
 
 def run_detector(run_dir: Path, scale: float, score: float) -> tuple[np.ndarray, np.ndarray]:
-    from PIL import Image
-
     from sciarch.runs import open_run
 
-    from pipelines.bubble.inference import detect_image, load_grey
+    from pipelines.bubble.inference import detect_image, load_grey, resize_scan
 
     opened = open_run(run_dir, pipeline="bubble")
     net = opened.load_model()
     tile = tuple(int(v) for v in opened.config.data.image_size)
     img, _ = load_grey(IMAGE)
     w0, h0 = img.size
-    arr = np.asarray(img.resize((max(32, round(w0 * scale)), max(32, round(h0 * scale))), Image.BILINEAR), np.float32)
+    arr = resize_scan(img, scale)
     det = detect_image(net, arr, tile_size=tile, score_threshold=score)
     yxyx = det["boxes"] / scale
     xyxy = np.stack([yxyx[:, 1], yxyx[:, 0], np.minimum(yxyx[:, 3], w0), np.minimum(yxyx[:, 2], h0)], -1)
@@ -60,6 +58,7 @@ def run_ransac(scale: float, region, curls: bool = True) -> tuple[np.ndarray, np
     labelled region's edge is boxed by its part inside it, as the labels are (clipping its whole
     box instead would keep the y-extent of the part outside). Spirals are boxed as found, clipped."""
     from pipelines.bubble.inference import ClassicalFinder, classical_inputs, load_grey
+    from pipelines.bubble.readout import bubble_box
 
     img, _ = load_grey(IMAGE)
     finder = ClassicalFinder(curls=curls)
@@ -77,7 +76,7 @@ def run_ransac(scale: float, region, curls: bool = True) -> tuple[np.ndarray, np
         q = q[(q[:, 0] >= x0) & (q[:, 0] <= x1) & (q[:, 1] >= y0) & (q[:, 1] <= y1)]
         if len(q) < 2:
             continue  # the track lies outside the labelled region
-        boxes.append([q[:, 0].min() - 3, q[:, 1].min() - 3, q[:, 0].max() + 3, q[:, 1].max() + 3])
+        boxes.append(bubble_box(q))
         sizes.append(len(q))
     return np.array(boxes, np.float64).reshape(-1, 4) / scale, np.array(sizes, np.float64)
 

@@ -412,11 +412,12 @@ class ClassicalFinder:
         radius at most ``TURN_RADIUS_FACTOR`` times the largest loop radius) overlapping a spiral's
         loop is one of its turns and joins the spiral; a group of tight tracks with no loop stays
         tracks; a tight track that itself closes a turn (radius in ``curl_radius_px``, bubbles in
-        ``CURL_COVERAGE`` of the sectors around its centre) counts as a loop. Returns the spirals as (box_xyxy, the largest turn's points by angle) and the indices
-        of the tracks that became turns."""
+        ``CURL_COVERAGE`` of the sectors around its centre) counts as a loop. Returns the spirals as
+        (box_xyxy, the largest turn's points by angle) and the indices of the tracks that became turns."""
         from scipy.spatial import cKDTree
 
-        from pipelines.bubble.readout import CURL_COVERAGE, find_bubbles, find_curls, fit_circle_taubin, group_curls, turn_coverage
+        from pipelines.bubble.readout import (CURL_COVERAGE, bubble_box, find_bubbles, find_curls, fit_circle_taubin,
+                                              group_curls, turn_coverage)
 
         img = np.asarray(arr if fine is None else fine, np.float64)
         f = img.shape[1] / np.shape(arr)[1]
@@ -431,7 +432,7 @@ class ClassicalFinder:
                              min_bubbles=self.curl["min_bubbles"], seed=self.curl["seed"]):
             q = fc[lp["indices"]] / f
             turns.append({"centre": np.divide(lp["centre"], f), "radius": lp["radius"] / f, "points": q,
-                          "box": [q[:, 0].min() - 3, q[:, 1].min() - 3, q[:, 0].max() + 3, q[:, 1].max() + 3]})
+                          "box": bubble_box(q)})
         for n, q in enumerate(points):
             fit = fit_circle_taubin(q[:, 0], q[:, 1])
             if np.isfinite(fit["radius"]) and fit["radius"] <= TURN_RADIUS_FACTOR * r1:
@@ -498,7 +499,7 @@ def detect_files(model, paths, out_dir: Path, scale: float = 0.5, score_threshol
     ``model`` may be a :class:`ClassicalFinder` instead of a trained detector: its tracks get
     their own bubbles' readout (not a re-fit of the bubbles in the box), a ``polyline`` (the
     ordered bubble centres, at most 64 vertices) and ``n_bubbles``; ``score_threshold`` does not
-    apply (no scores) and the class is ``track``.
+    apply (no scores) and the class is ``track`` or ``spiral`` (no charge sign in its readout).
     """
     from pipelines.bubble import report
     from pipelines.bubble.simulation import CLASS_NAMES

@@ -374,10 +374,14 @@ def find_tracks(centres, tol_px: float = 1.2, min_bubbles: int = 12, max_gap_px:
     return merge_tracks(c, out, tol_px=tol_px, max_gap_px=gap) if gap > 0 else out
 
 
+def bubble_box(q, pad: float = 3.0) -> list[float]:
+    """Box x0, y0, x1, y1 of bubble centres ``q`` ``[K, 2]`` padded by ``pad`` pixels."""
+    return [float(q[:, 0].min() - pad), float(q[:, 1].min() - pad), float(q[:, 0].max() + pad), float(q[:, 1].max() + pad)]
+
+
 def _track(c, members) -> dict:
     q = c[members]
-    return {"box_xyxy": [float(q[:, 0].min() - 3), float(q[:, 1].min() - 3), float(q[:, 0].max() + 3),
-                         float(q[:, 1].max() + 3)], "indices": members, "fit": fit_circle_taubin(q[:, 0], q[:, 1])}
+    return {"box_xyxy": bubble_box(q), "indices": members, "fit": fit_circle_taubin(q[:, 0], q[:, 1])}
 
 
 def _rms(q, worst: bool = False):
