@@ -27,8 +27,9 @@ def detect(
     """Detect tracks: write IMAGE.boxes.json, IMAGE.tracks.csv and IMAGE.overlay.png per image.
 
     --method classical needs no trained run: a RANSAC circle finder on the scan's dark bubbles
-    (fragments of one track joined), which on the labelled real film finds more tracks than the
-    CPU-trained detectors; each track also gets its polyline (ordered bubbles). Use --scale 0.5
+    (fragments of one track joined), then spirals (closed loops of bubbles, searched at twice the
+    scale; class 'spiral', no charge sign), which on the labelled real film finds more tracks than
+    the CPU-trained detectors; each track also gets its polyline (ordered bubbles). Use --scale 0.5
     for scans at the resolution of the embedded real scan.
 
     Per track, the bubbles in its box are fitted with a circle: p_T = 0.2998 |z| B R (GeV/c,
