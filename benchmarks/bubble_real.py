@@ -11,6 +11,7 @@ more leniently, >= 0.3 (class-agnostic). Writes ``benchmarks/results/bubble_real
 
     python benchmarks/bubble_real.py --model runs/bubble/<run> [--scale 0.25] [--score 0.3] [--name quick]
     python benchmarks/bubble_real.py --method ransac [--scale 0.5]    # classical baseline, no training
+    python benchmarks/bubble_real.py --method ransac --scale 0.5 --seeds 0,1,2,3,4,5,6,7   # + spread over RANSAC seeds
 
 ``--method ransac``: the classical finder of ``sciarch bubble detect --method classical``
 (:class:`pipelines.bubble.inference.ClassicalFinder`, :func:`pipelines.bubble.readout.find_tracks`: dark
@@ -52,7 +53,7 @@ def run_detector(run_dir: Path, scale: float, score: float) -> tuple[np.ndarray,
     return xyxy, np.asarray(det["scores"])
 
 
-def run_ransac(scale: float, region, curls: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def run_ransac(scale: float, region, curls: bool = True, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Boxes of the classical finder's tracks (``sciarch bubble detect --method classical``), each
     from its bubbles inside ``region`` (x0, y0, x1, y1 of the scan): a track that runs on past the
     labelled region's edge is boxed by its part inside it, as the labels are (clipping its whole
@@ -61,7 +62,7 @@ def run_ransac(scale: float, region, curls: bool = True) -> tuple[np.ndarray, np
     from pipelines.bubble.readout import bubble_box
 
     img, _ = load_grey(IMAGE)
-    finder = ClassicalFinder(curls=curls)
+    finder = ClassicalFinder(curls=curls, seed=seed)
     arr, fine = classical_inputs(img, scale, finder)
     x0, y0, x1, y1 = (float(v) * scale for v in region)
     boxes, sizes = [], []
@@ -94,8 +95,42 @@ def overlay(labels: dict, det: np.ndarray, matched: np.ndarray, path: Path):
     im.save(path)
 
 
+def in_labelled_region(det: np.ndarray, scores: np.ndarray, region) -> tuple[np.ndarray, np.ndarray]:
+    """The detections whose box centre lies in the labelled region, clipped to it (labelled tracks
+    stop at the region's edge; beams run on into the right half)."""
+    from pipelines.bubble.real_labels import in_region
+
+    keep = in_region(det, region)
+    det, scores = det[keep], scores[keep]
+    r = region
+    det = np.stack([np.maximum(det[:, 0], r[0]), np.maximum(det[:, 1], r[1]), np.minimum(det[:, 2], r[2]),
+                    np.minimum(det[:, 3], r[3])], -1) if len(det) else det
+    return det, scores
+
+
+def seed_spread(labels: dict, scale: float, seeds: list[int], curls: bool = True) -> dict:
+    """Recall / precision of the classical finder at IoU 0.5 and 0.3 for each RANSAC seed, with
+    their mean and sd: how much of a figure is the draw of one seed."""
+    from pipelines.bubble.real_labels import match_detections
+
+    rows = []
+    for s in seeds:
+        det, scores = in_labelled_region(*run_ransac(scale, labels["region"], curls=curls, seed=s), labels["region"])
+        m = {t: match_detections(labels["boxes"], det, t, scores) for t in (0.5, 0.3)}
+        rows.append({"seed": s, "n_detections": int(len(det)),
+                     **{f"iou{int(t * 100)}": [round(m[t]["recall"], 3), round(m[t]["precision"], 3)] for t in m}})
+        print(json.dumps(rows[-1]), flush=True)
+    out = {"seeds": seeds, "per_seed": rows}
+    for k in ("iou50", "iou30"):
+        v = np.array([r[k] for r in rows])
+        out[k] = {"recall_mean": round(float(v[:, 0].mean()), 3), "recall_sd": round(float(v[:, 0].std(ddof=1)), 3) if len(v) > 1 else 0.0,
+                  "precision_mean": round(float(v[:, 1].mean()), 3),
+                  "precision_sd": round(float(v[:, 1].std(ddof=1)), 3) if len(v) > 1 else 0.0}
+    return out
+
+
 def main(argv=None):
-    from pipelines.bubble.real_labels import in_region, iou_matrix, load_labels, match_detections
+    from pipelines.bubble.real_labels import iou_matrix, load_labels, match_detections
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=None, help="run directory (method 'model')")
@@ -104,6 +139,9 @@ def main(argv=None):
     ap.add_argument("--scale", type=float, default=0.25)
     ap.add_argument("--score", type=float, default=0.3)
     ap.add_argument("--no-spirals", action="store_true", help="method ransac: tracks only (ClassicalFinder(curls=False))")
+    ap.add_argument("--seeds", default="", help="method ransac: also run these finder seeds (comma list) and record "
+                    "recall / precision mean and sd over them (the RANSAC search is random; the entry's own figures "
+                    "are those of seed 0, the default of sciarch bubble detect)")
     ap.add_argument("--out", type=Path, default=OUT)
     a = ap.parse_args(argv)
     labels = load_labels(LABELS)
@@ -115,12 +153,7 @@ def main(argv=None):
     else:
         det, scores = run_ransac(a.scale, labels["region"], curls=not a.no_spirals)
     name = a.name or (a.model.name if a.method == "model" else "ransac_classical" + ("_no_spirals" if a.no_spirals else ""))
-    keep = in_region(det, labels["region"])
-    det, scores = det[keep], scores[keep]
-    # labelled tracks stop at the region's edge (beams run on into the right half): clip boxes there too
-    r = labels["region"]
-    det = np.stack([np.maximum(det[:, 0], r[0]), np.maximum(det[:, 1], r[1]), np.minimum(det[:, 2], r[2]),
-                    np.minimum(det[:, 3], r[3])], -1) if len(det) else det
+    det, scores = in_labelled_region(det, scores, labels["region"])
     res = {f"iou{int(t * 100)}": match_detections(labels["boxes"], det, t, scores) for t in (0.5, 0.3)}
     best_iou = iou_matrix(labels["boxes"], det).max(1) if len(det) else np.zeros(len(labels["boxes"]))
     entry = {"method": a.method, "model": str(a.model) if a.model else None, "scale": a.scale, "score_threshold": a.score, "seconds": round(time.time() - t0, 1),
@@ -129,6 +162,10 @@ def main(argv=None):
              "per_track_best_iou": {i: round(float(v), 3) for i, v in zip(labels["ids"], best_iou)},
              "command": "python benchmarks/bubble_real.py " + (f"--model {a.model} --score {a.score}" if a.method == "model"
                                                                else "--method ransac" + (" --no-spirals" if a.no_spirals else "")) + f" --scale {a.scale}"}
+    seeds = [int(v) for v in a.seeds.split(",") if v.strip()]
+    if seeds and a.method == "ransac":
+        entry["seed_spread"] = seed_spread(labels, a.scale, seeds, curls=not a.no_spirals)
+        entry["command"] += f" --seeds {a.seeds}"
     doc = json.loads(a.out.read_text()) if a.out.exists() else {}
     doc.setdefault("labels", str(LABELS.relative_to(ROOT)))
     doc.setdefault("models", {})[name] = entry
@@ -139,7 +176,8 @@ def main(argv=None):
         m = iou_matrix(det, labels["boxes"])
         matched50 = m.max(1) >= 0.5
     overlay(labels, det, matched50, a.out.with_name(f"bubble_real_labels_{name}.png"))
-    print(json.dumps({k: entry[k] for k in ("n_detections_in_region", "iou50", "iou30")}, indent=1))
+    print(json.dumps({k: entry[k] for k in ("n_detections_in_region", "iou50", "iou30", "seed_spread") if k in entry},
+                     indent=1))
 
 
 if __name__ == "__main__":
