@@ -25,6 +25,9 @@ def test_reference_model_loads_and_reproduces_card(name):
         assert (d / f).is_file(), f"{d / f} missing"
     assert (d / "model.keras").stat().st_size < 10 * 2**20
     card = json.loads((d / "card.json").read_text())
+    # the card's own commands (screen, alascan, evaluate) name the folder it ships in
+    assert card["name"] == name
+    assert f"--model models/{name} " in (d / "README.md").read_text()
     opened = open_run(d, pipeline="drugscreen")
     assert opened.config.data.dataset == card["dataset"] and opened.config.data.fold == card["fold"]
     import pipelines.drugscreen.model  # noqa: F401  (registers the pipeline's Keras classes)
