@@ -12,6 +12,7 @@ more leniently, >= 0.3 (class-agnostic). Writes ``benchmarks/results/bubble_real
     python benchmarks/bubble_real.py --model runs/bubble/<run> [--scale 0.25] [--score 0.3] [--name quick]
     python benchmarks/bubble_real.py --method ransac [--scale 0.5]    # classical baseline, no training
     python benchmarks/bubble_real.py --method ransac --scale 0.5 --seeds 0,1,2,3,4,5,6,7   # + spread over RANSAC seeds
+    python benchmarks/bubble_real.py --method ransac --scale 0.5 --consensus 5 --seeds 0,5,10,15   # majority of 5 runs
 
 ``--method ransac``: the classical finder of ``sciarch bubble detect --method classical``
 (:class:`pipelines.bubble.inference.ClassicalFinder`, :func:`pipelines.bubble.readout.find_tracks`: dark
@@ -53,7 +54,7 @@ def run_detector(run_dir: Path, scale: float, score: float) -> tuple[np.ndarray,
     return xyxy, np.asarray(det["scores"])
 
 
-def run_ransac(scale: float, region, curls: bool = True, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def run_ransac(scale: float, region, curls: bool = True, seed: int = 0, consensus: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Boxes of the classical finder's tracks (``sciarch bubble detect --method classical``), each
     from its bubbles inside ``region`` (x0, y0, x1, y1 of the scan): a track that runs on past the
     labelled region's edge is boxed by its part inside it, as the labels are (clipping its whole
@@ -62,7 +63,7 @@ def run_ransac(scale: float, region, curls: bool = True, seed: int = 0) -> tuple
     from pipelines.bubble.readout import bubble_box
 
     img, _ = load_grey(IMAGE)
-    finder = ClassicalFinder(curls=curls, seed=seed)
+    finder = ClassicalFinder(curls=curls, seed=seed, consensus=consensus)
     arr, fine = classical_inputs(img, scale, finder)
     x0, y0, x1, y1 = (float(v) * scale for v in region)
     boxes, sizes = [], []
@@ -108,14 +109,14 @@ def in_labelled_region(det: np.ndarray, scores: np.ndarray, region) -> tuple[np.
     return det, scores
 
 
-def seed_spread(labels: dict, scale: float, seeds: list[int], curls: bool = True) -> dict:
+def seed_spread(labels: dict, scale: float, seeds: list[int], curls: bool = True, consensus: int = 1) -> dict:
     """Recall / precision of the classical finder at IoU 0.5 and 0.3 for each RANSAC seed, with
     their mean and sd: how much of a figure is the draw of one seed."""
     from pipelines.bubble.real_labels import match_detections
 
     rows = []
     for s in seeds:
-        det, scores = in_labelled_region(*run_ransac(scale, labels["region"], curls=curls, seed=s), labels["region"])
+        det, scores = in_labelled_region(*run_ransac(scale, labels["region"], curls=curls, seed=s, consensus=consensus), labels["region"])
         m = {t: match_detections(labels["boxes"], det, t, scores) for t in (0.5, 0.3)}
         rows.append({"seed": s, "n_detections": int(len(det)),
                      **{f"iou{int(t * 100)}": [round(m[t]["recall"], 3), round(m[t]["precision"], 3)] for t in m}})
@@ -142,6 +143,8 @@ def main(argv=None):
     ap.add_argument("--seeds", default="", help="method ransac: also run these finder seeds (comma list) and record "
                     "recall / precision mean and sd over them (the RANSAC search is random; the entry's own figures "
                     "are those of seed 0, the default of sciarch bubble detect)")
+    ap.add_argument("--consensus", type=int, default=1, help="method ransac: runs of the search whose majority "
+                    "keeps a track (ClassicalFinder(consensus=N), seeds SEED .. SEED+N-1)")
     ap.add_argument("--out", type=Path, default=OUT)
     a = ap.parse_args(argv)
     labels = load_labels(LABELS)
@@ -151,8 +154,9 @@ def main(argv=None):
             ap.error("--model RUN is required with --method model")
         det, scores = run_detector(a.model, a.scale, a.score)
     else:
-        det, scores = run_ransac(a.scale, labels["region"], curls=not a.no_spirals)
-    name = a.name or (a.model.name if a.method == "model" else "ransac_classical" + ("_no_spirals" if a.no_spirals else ""))
+        det, scores = run_ransac(a.scale, labels["region"], curls=not a.no_spirals, consensus=a.consensus)
+    name = a.name or (a.model.name if a.method == "model" else "ransac_classical" + ("_no_spirals" if a.no_spirals else "")
+                      + (f"_consensus{a.consensus}" if a.consensus > 1 else ""))
     det, scores = in_labelled_region(det, scores, labels["region"])
     res = {f"iou{int(t * 100)}": match_detections(labels["boxes"], det, t, scores) for t in (0.5, 0.3)}
     best_iou = iou_matrix(labels["boxes"], det).max(1) if len(det) else np.zeros(len(labels["boxes"]))
@@ -161,10 +165,11 @@ def main(argv=None):
              **{k: {kk: v[kk] for kk in ("recall", "precision", "n_matched")} for k, v in res.items()},
              "per_track_best_iou": {i: round(float(v), 3) for i, v in zip(labels["ids"], best_iou)},
              "command": "python benchmarks/bubble_real.py " + (f"--model {a.model} --score {a.score}" if a.method == "model"
-                                                               else "--method ransac" + (" --no-spirals" if a.no_spirals else "")) + f" --scale {a.scale}"}
+                                                               else "--method ransac" + (" --no-spirals" if a.no_spirals else "")
+                                                               + (f" --consensus {a.consensus}" if a.consensus > 1 else "")) + f" --scale {a.scale}"}
     seeds = [int(v) for v in a.seeds.split(",") if v.strip()]
     if seeds and a.method == "ransac":
-        entry["seed_spread"] = seed_spread(labels, a.scale, seeds, curls=not a.no_spirals)
+        entry["seed_spread"] = seed_spread(labels, a.scale, seeds, curls=not a.no_spirals, consensus=a.consensus)
         entry["command"] += f" --seeds {a.seeds}"
     doc = json.loads(a.out.read_text()) if a.out.exists() else {}
     doc.setdefault("labels", str(LABELS.relative_to(ROOT)))

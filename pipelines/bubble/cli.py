@@ -23,6 +23,8 @@ def detect(
                                   "(default: the run's data.simulator.field_t)"),
     pixel_mm: float = typer.Option(None, "--pixel-mm", help="chamber mm per model pixel (default: the run's "
                                    "data.simulator.pixel_mm)"),
+    consensus: int = typer.Option(1, help="--method classical: run the random search N times (seeds 0..N-1) and "
+                                  "keep the tracks most runs find (N times slower, fewer false tracks)"),
 ) -> None:
     """Detect tracks: write IMAGE.boxes.json, IMAGE.tracks.csv and IMAGE.overlay.png per image.
 
@@ -30,7 +32,8 @@ def detect(
     (fragments of one track joined), then spirals (closed loops of bubbles, searched at twice the
     scale; class 'spiral', no charge sign), which on the labelled real film finds more tracks than
     the CPU-trained detectors; each track also gets its polyline (ordered bubbles). Use --scale 0.5
-    for scans at the resolution of the embedded real scan.
+    for scans at the resolution of the embedded real scan. --consensus 5 keeps only the tracks
+    that most of 5 runs of the random search find.
 
     Per track, the bubbles in its box are fitted with a circle: p_T = 0.2998 |z| B R (GeV/c,
     tesla, metres; one scan pixel = pixel_mm * scale mm), the charge sign from the curl
@@ -50,6 +53,8 @@ def detect(
 
     if method not in ("model", "classical"):
         _fail(f"--method {method!r}: must be 'model' or 'classical'")
+    if consensus < 1 or (consensus > 1 and method != "classical"):
+        _fail(f"--consensus {consensus}: must be >= 1, and applies to --method classical only")
     if method == "model" and model is None:
         _fail("--model RUN is required with --method model (or use --method classical, which needs no run)")
     try:
@@ -70,7 +75,7 @@ def detect(
     from pipelines.bubble.inference import detect_files
 
     try:
-        net = opened.load_model() if opened is not None else ClassicalFinder()
+        net = opened.load_model() if opened is not None else ClassicalFinder(consensus=consensus)
         default_out = Path(model) / "detect" if opened is not None else Path("detect")
         pngs, jsons = detect_files(net, image, out or default_out, scale=scale, score_threshold=score,
                                    tile_size=tile, progress=True, field_t=field_t, pixel_mm=pixel_mm)

@@ -301,6 +301,35 @@ def test_cli_classical_finder_needs_no_run_and_reads_each_track(tmp_path):
     assert len(rows) == 3 and rows[0].startswith("x0,y0,x1,y1,score,class,pt_gev")
 
 
+def test_consensus_keeps_what_most_runs_find_as_its_medoid():
+    from pipelines.bubble.inference import consensus_tracks
+
+    beam = np.stack([np.arange(0, 200, 5.0), np.full(40, 50.0)], -1)
+    arc = np.stack([100 + 80 * np.cos(np.linspace(0, 1, 20)), 100 + 80 * np.sin(np.linspace(0, 1, 20))], -1)
+    clutter = np.stack([np.arange(300, 340, 4.0), np.arange(300, 340, 4.0)], -1)
+    runs = [[beam, arc], [arc[2:], beam[:30], clutter], [beam[5:], arc]]  # the clutter in one run of three
+    keep = consensus_tracks(runs)
+    assert [(r, t) for r, t, _ in keep] == [(0, 0), (0, 1)]  # beam, arc: the medoids are run 0's (whole) tracks
+    assert [n for *_, n in keep] == [3, 3]
+    # a track found by exactly half of the runs is not a majority
+    assert consensus_tracks([[beam], [arc]]) == []
+    # disjoint halves are two tracks; the whole beam of a third run joins the first (a tie: the earlier cluster)
+    assert consensus_tracks([[beam[:20]], [beam[20:]], [beam]]) == [(0, 0, 2)]
+    assert consensus_tracks([[beam[:20]], [beam[20:]], [beam]], jaccard=0.6) == []
+
+
+def test_classical_finder_consensus_agrees_with_one_run_on_a_clean_scan():
+    from pipelines.bubble.inference import ClassicalFinder
+
+    scan = _dotted_scan(np.random.default_rng(0)).astype(np.float64)
+    one = ClassicalFinder(curls=False).detect_scan(scan)
+    three = ClassicalFinder(curls=False, consensus=3).detect_scan(scan)
+    assert len(three["boxes"]) == len(one["boxes"]) == 2 and list(three["support"]) == [3, 3]
+    assert np.abs(np.sort(three["boxes"], 0) - np.sort(one["boxes"], 0)).max() < 3
+    with pytest.raises(ValueError, match="consensus must be >= 1"):
+        ClassicalFinder(consensus=0)
+
+
 def test_cli_model_method_needs_a_run(tmp_path):
     img = tmp_path / "frame.png"
     Image.fromarray(_frame()[0]).save(img)
@@ -308,6 +337,8 @@ def test_cli_model_method_needs_a_run(tmp_path):
     assert line.startswith("error: --model RUN is required with --method model"), line
     line = _one_error_line(_invoke(["--method", "hough", "--image", str(img)]))
     assert line.startswith("error: --method 'hough': must be 'model' or 'classical'"), line
+    line = _one_error_line(_invoke(["--method", "classical", "--consensus", "0", "--image", str(img)]))
+    assert line.startswith("error: --consensus 0: must be >= 1, and applies to --method classical only"), line
 
 
 def test_classical_finder_reports_a_spiral_as_one_box_without_charge(tmp_path):
