@@ -124,9 +124,9 @@ def seed_spread(labels: dict, scale: float, seeds: list[int], curls: bool = True
     out = {"seeds": seeds, "per_seed": rows}
     for k in ("iou50", "iou30"):
         v = np.array([r[k] for r in rows])
-        out[k] = {"recall_mean": round(float(v[:, 0].mean()), 3), "recall_sd": round(float(v[:, 0].std(ddof=1)), 3) if len(v) > 1 else 0.0,
-                  "precision_mean": round(float(v[:, 1].mean()), 3),
-                  "precision_sd": round(float(v[:, 1].std(ddof=1)), 3) if len(v) > 1 else 0.0}
+        sd = v.std(0, ddof=1) if len(v) > 1 else np.zeros(2)
+        out[k] = {"recall_mean": round(float(v[:, 0].mean()), 3), "recall_sd": round(float(sd[0]), 3),
+                  "precision_mean": round(float(v[:, 1].mean()), 3), "precision_sd": round(float(sd[1]), 3)}
     return out
 
 

@@ -352,6 +352,9 @@ def consensus_tracks(runs: list[list[np.ndarray]], jaccard: float = CONSENSUS_JA
     def key(q):
         return frozenset(map(tuple, np.round(np.asarray(q, np.float64), 3).tolist()))
 
+    def jaccard_to(k, keys) -> list[float]:
+        return [len(k & o) / max(1, len(k | o)) for o in keys]
+
     clusters: list[dict] = []
     for r, tracks in enumerate(runs):
         for t, q in enumerate(tracks):
@@ -359,7 +362,7 @@ def consensus_tracks(runs: list[list[np.ndarray]], jaccard: float = CONSENSUS_JA
             for c in clusters:
                 if c["runs"][-1] == r:
                     continue
-                j = float(np.mean([len(k & o) / max(1, len(k | o)) for o in c["keys"]]))
+                j = float(np.mean(jaccard_to(k, c["keys"])))
                 if j > best_j or (best is None and j >= best_j):  # ties: the earlier cluster
                     best, best_j = c, j
             if best is None:
@@ -371,7 +374,7 @@ def consensus_tracks(runs: list[list[np.ndarray]], jaccard: float = CONSENSUS_JA
         if 2 * len(c["runs"]) <= len(runs):
             continue
         ks = c["keys"]
-        m = int(np.argmax([np.mean([len(a & b) / max(1, len(a | b)) for b in ks]) for a in ks]))
+        m = int(np.argmax([np.mean(jaccard_to(a, ks)) for a in ks]))
         out.append((c["runs"][m], c["tracks"][m], len(c["runs"])))
     return out
 
