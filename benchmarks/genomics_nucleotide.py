@@ -19,6 +19,11 @@ as the average of the five and as model 1 alone, with nt/s.
 Usage::
 
     python benchmarks/genomics_nucleotide.py [--arms c400_cnn,c400_rnn,c400_attn] [--set key=value ...]
+    python benchmarks/genomics_nucleotide.py --from-run c400_cnn_long=runs/nt/c400-cnn-5k   # score a trained run
+
+``--from-run NAME=RUN_DIR`` (repeatable) scores a finished run with its own saved configuration
+instead of training an arm (long runs are trained in the background with ``sciarch run``); its
+``train_and_runner_eval_s`` is the run's recorded training time.
 """
 
 from __future__ import annotations
@@ -112,7 +117,15 @@ def main(argv=None):
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/genomics_nucleotide.json"))
     ap.add_argument("--runs", default=str(ROOT / "runs/benchmark_genomics_nucleotide"))
     ap.add_argument("--no-spliceai", action="store_true")
+    ap.add_argument("--from-run", action="append", default=[], metavar="NAME=RUN_DIR",
+                    help="score a finished run instead of training an arm (repeatable; --arms '' to train none)")
     args = ap.parse_args(argv)
+    from_runs = []
+    for spec in args.from_run:
+        name, sep, run_dir = spec.partition("=")
+        if not sep or not name or not (Path(run_dir) / "config.yaml").is_file():
+            ap.error(f"--from-run {spec!r}: expected NAME=RUN_DIR of a finished run (with config.yaml)")
+        from_runs.append((name, Path(run_dir)))
 
     import keras
 
@@ -130,19 +143,26 @@ def main(argv=None):
         out.write_text(json.dumps(result, indent=2, default=float) + "\n")
 
     genes = None
-    for arm in [a for a in args.arms.split(",") if a]:
-        cfg = load_config(args.config, ARMS[arm] + args.overrides, pipeline="genomics")
-        t0 = time.perf_counter()
-        run = run_pipeline(cfg, out=Path(args.runs) / arm, overwrite=True)  # a benchmark retrains
-        train_s = time.perf_counter() - t0
-        model = load_run_model(run.dir)
+    jobs = [(arm, None) for arm in args.arms.split(",") if arm] + from_runs
+    for arm, run_dir in jobs:
+        if run_dir is None:
+            cfg = load_config(args.config, ARMS[arm] + args.overrides, pipeline="genomics")
+            t0 = time.perf_counter()
+            run_dir = run_pipeline(cfg, out=Path(args.runs) / arm, overwrite=True).dir  # a benchmark retrains
+            train_s = time.perf_counter() - t0
+            overrides = ARMS[arm]
+        else:
+            cfg = load_config(run_dir / "config.yaml", pipeline="genomics")
+            train_s = json.loads((run_dir / "run.json").read_text()).get("train_wall_time_s") or float("nan")
+            overrides = [f"from run {run_dir}"]
+        model = load_run_model(run_dir)
         keras.utils.set_random_seed(cfg.seed)
-        pipe = GenomicsPipeline(cfg, run.dir)
+        pipe = GenomicsPipeline(cfg, run_dir)
         P = pipe.prepare()
         genes = pipe.eval_genes(P, "validation")
-        ev = json.loads((Path(run.dir) / "metrics.json").read_text())["evaluation"]
+        ev = json.loads((Path(run_dir) / "metrics.json").read_text())["evaluation"]
         result["arms"][arm] = {
-            "overrides": ARMS[arm], "run_dir": str(run.dir), "train_and_runner_eval_s": round(train_s, 1),
+            "overrides": overrides, "run_dir": str(run_dir), "train_and_runner_eval_s": round(train_s, 1),
             "params": int(model.count_params()), "train_chunks": int(ev.get("data/train_chunks", 0)),
             "genes": [f"{p.name}:{g.name}" for p, g in genes], "positions": int(ev.get("genes/positions", 0)),
             "model": _summary(ev, "genes/"), "pwm": _summary(ev, "genes/pwm/"),

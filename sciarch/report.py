@@ -75,3 +75,15 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4f}"
     return str(v)
+
+
+#: files of a finished run that every shipped reference model (``models/<name>/``) keeps
+REFERENCE_RUN_FILES = ("model.keras", "config.yaml", "metrics.json", "history.csv")
+
+
+def card_rebuild_and_use(rebuild: list[str], wall_s: float, machine: str, use: list[str]) -> list[str]:
+    """The closing sections of a reference model's card (``README.md``): the commands that rebuild
+    it, its training wall time, and the commands that use it (markdown lines)."""
+    return ["## Rebuild", "", "```bash", *rebuild, "```", "",
+            f"Training wall time: {wall_s:.0f} s on {machine}.", "",
+            "## Use", "", "```bash", *use, "```", ""]

@@ -27,8 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sciarch.report import REFERENCE_RUN_FILES, card_rebuild_and_use
+
 #: files of a run that every reference model keeps (a finished run's ``run.json`` too)
-RUN_FILES = ("model.keras", "config.yaml", "metrics.json", "history.csv")
+RUN_FILES = REFERENCE_RUN_FILES
 METRIC_KEYS = ("ci", "mse", "rmse", "pearson_r", "rm2", "per_target_ci_median", "n")
 
 
@@ -130,22 +132,12 @@ def card_markdown(name: str, card: dict) -> str:
         f"Check subset (what the tests recompute): {c['n']} validation pairs drawn with seed {c['seed']}: "
         f"CI {c['ci']:.4f}, MSE {c['mse']:.4f}.",
         "",
-        "## Rebuild",
-        "",
-        "```bash",
-        *rebuild,
-        "```",
-        "",
-        f"Training wall time: {card['train_wall_time_s']:.0f} s on {card['machine']}.",
-        "",
-        "## Use",
-        "",
-        "```bash",
-        f"sciarch screen --model models/{name} --library library.smi.gz --target target.fasta --top 100 --out screen/",
-        f"sciarch drugscreen alascan --model models/{name} --smiles 'SMILES' --target target.fasta --out alascan/",
-        f"sciarch evaluate models/{name} --data pairs.csv",
-        "```",
-        "",
+        *card_rebuild_and_use(rebuild, card["train_wall_time_s"], card["machine"], [
+            f"sciarch screen --model models/{name} --library library.smi.gz --target target.fasta --top 100 "
+            "--out screen/",
+            f"sciarch drugscreen alascan --model models/{name} --smiles 'SMILES' --target target.fasta --out alascan/",
+            f"sciarch evaluate models/{name} --data pairs.csv",
+        ]),
     ]
     return "\n".join(lines)
 
