@@ -169,7 +169,9 @@ def main(argv=None):
             "windows": {k: round(float(v), 4) for k, v in ev.items() if k.startswith("windows/") and "accuracy" in k},
             "nt_per_s": gene_scan_speed(lambda p, g: pipe.score_gene(model, p, g), genes),
         }
-        result["train_genes"] = len(P.summary["genes"]["train"])
+        trained = Path(run_dir) / "data_summary.json"  # what the run trained on (the pieces may have grown since)
+        summary = json.loads(trained.read_text()) if trained.is_file() else P.summary
+        result["arms"][arm]["train_genes"] = len(summary["genes"]["train"])
         print(arm, json.dumps(result["arms"][arm]["model"]), "pwm", json.dumps(result["arms"][arm]["pwm"]), flush=True)
         write()
     if genes and not args.no_spliceai:

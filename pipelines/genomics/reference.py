@@ -5,6 +5,7 @@ what a fresh clone needs, so ``sciarch genomics predict models/<name> ...`` and
 The directory keeps the run's ``model.keras``, ``config.yaml``, ``metrics.json``, ``history.csv`` and
 ``run.json`` and adds
 
+* ``data_summary.json`` of the run (every training gene by name) when its report wrote one;
 * ``card.json``: the held-out genes (the whole genes of the validation piece) with the run's top-k and
   PR-AUC over every position of them, the PWM beside it, and a *check gene* (the shortest held-out gene
   with sites of both classes) with the figures the model scores on it; the command that rebuilt it;
@@ -145,13 +146,18 @@ def export_reference(run_dir: str | Path, dest: str | Path, command: str, machin
     model = opened.load_model()
     P = pipe.prepare()
     genes = pipe.eval_genes(P, "validation")
+    # what the run trained on (data_summary.json of its report: the pieces may have grown since)
+    summary = P.summary
+    if (run_dir / "data_summary.json").is_file():
+        shutil.copy2(run_dir / "data_summary.json", dest / "data_summary.json")
+        summary = json.loads((dest / "data_summary.json").read_text())
     card = {
         "name": dest.name,
         "context": cfg.data.context,
         "block": cfg.data.block,
         "validation_pieces": list(cfg.data.validation_pieces),
-        "train_genes": len(P.summary["genes"]["train"]),
-        "train_chunks": int(P.summary["chunks"]["train"]),
+        "train_genes": len(summary["genes"]["train"]),
+        "train_chunks": int(summary["chunks"]["train"]),
         "genes": [f"{p.name}:{g.name}" for p, g in genes],
         "positions": int(ev.get("genes/positions", 0)),
         "heldout_genes": {k: float(ev[f"genes/{k}"]) for k in GENE_KEYS},
