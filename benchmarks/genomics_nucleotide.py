@@ -23,7 +23,8 @@ Usage::
 
 ``--from-run NAME=RUN_DIR`` (repeatable) scores a finished run with its own saved configuration
 instead of training an arm (long runs are trained in the background with ``sciarch run``); its
-``train_and_runner_eval_s`` is the run's recorded training time.
+``train_and_runner_eval_s`` is the run's recorded training time. ``--mean-of A+B`` also scores the
+per-position mean of arms A and B (a deep ensemble; the arms may differ in context) under ``means``.
 """
 
 from __future__ import annotations
@@ -119,6 +120,8 @@ def main(argv=None):
     ap.add_argument("--no-spliceai", action="store_true")
     ap.add_argument("--from-run", action="append", default=[], metavar="NAME=RUN_DIR",
                     help="score a finished run instead of training an arm (repeatable; --arms '' to train none)")
+    ap.add_argument("--mean-of", action="append", default=[], metavar="ARM+ARM[+...]",
+                    help="also score the per-position mean of these arms' probabilities (repeatable)")
     args = ap.parse_args(argv)
     from_runs = []
     for spec in args.from_run:
@@ -126,6 +129,11 @@ def main(argv=None):
         if not sep or not name or not (Path(run_dir) / "config.yaml").is_file():
             ap.error(f"--from-run {spec!r}: expected NAME=RUN_DIR of a finished run (with config.yaml)")
         from_runs.append((name, Path(run_dir)))
+    names = [a for a in args.arms.split(",") if a] + [n for n, _ in from_runs]
+    means = [spec.split("+") for spec in args.mean_of]
+    for parts in means:
+        if len(parts) < 2 or any(a not in names for a in parts):
+            ap.error(f"--mean-of {'+'.join(parts)!r}: give two or more of the arms of this run ({', '.join(names)})")
 
     import keras
 
@@ -142,7 +150,7 @@ def main(argv=None):
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2, default=float) + "\n")
 
-    genes = None
+    genes, scores, y = None, {}, None
     jobs = [(arm, None) for arm in args.arms.split(",") if arm] + from_runs
     for arm, run_dir in jobs:
         if run_dir is None:
@@ -173,6 +181,18 @@ def main(argv=None):
         summary = json.loads(trained.read_text()) if trained.is_file() else P.summary
         result["arms"][arm]["train_genes"] = len(summary["genes"]["train"])
         print(arm, json.dumps(result["arms"][arm]["model"]), "pwm", json.dumps(result["arms"][arm]["pwm"]), flush=True)
+        write()
+        if any(arm in parts for parts in means):
+            from pipelines.genomics.genome import gene_labels
+
+            scores[arm] = np.concatenate([pipe.score_gene(model, p, g) for p, g in genes])
+            y = np.concatenate([gene_labels(p, g) for p, g in genes]) if y is None else y
+    for parts in means:  # a deep ensemble across arms (contexts may differ: each scores with its own flanks)
+        from pipelines.genomics.metrics import site_metrics
+
+        mean = np.mean([scores[a] for a in parts], axis=0)
+        result.setdefault("means", {})["+".join(parts)] = _summary(site_metrics(y, mean, ""), "")
+        print("mean of", "+".join(parts), json.dumps(result["means"]["+".join(parts)]), flush=True)
         write()
     if genes and not args.no_spliceai:
         result["spliceai"] = run_spliceai(genes)
