@@ -62,15 +62,13 @@ def _summary(m: dict, prefix: str) -> dict:
     return out
 
 
-def gene_scan_speed(score, genes) -> float:
-    """nt/s of ``score(piece, gene)`` over the genes (after one warm-up call)."""
+def gene_scan_speed(score, genes) -> tuple[float, list]:
+    """``(nt/s, scores)`` of ``score(piece, gene)`` over the genes (timed after one warm-up call)."""
     score(*genes[0])
     t = time.perf_counter()
-    nt = 0
-    for piece, gene in genes:
-        score(piece, gene)
-        nt += gene.end0 - gene.start0
-    return round(nt / (time.perf_counter() - t), 1)
+    scores = [score(piece, gene) for piece, gene in genes]
+    nt = sum(gene.end0 - gene.start0 for _, gene in genes)
+    return round(nt / (time.perf_counter() - t), 1), scores
 
 
 def spliceai_scores(models, piece, gene) -> np.ndarray:
@@ -169,13 +167,14 @@ def main(argv=None):
         P = pipe.prepare()
         genes = pipe.eval_genes(P, "validation")
         ev = json.loads((Path(run_dir) / "metrics.json").read_text())["evaluation"]
+        nt_per_s, gene_scores = gene_scan_speed(lambda p, g: pipe.score_gene(model, p, g), genes)
         result["arms"][arm] = {
             "overrides": overrides, "run_dir": str(run_dir), "train_and_runner_eval_s": round(train_s, 1),
             "params": int(model.count_params()), "train_chunks": int(ev.get("data/train_chunks", 0)),
             "genes": [f"{p.name}:{g.name}" for p, g in genes], "positions": int(ev.get("genes/positions", 0)),
             "model": _summary(ev, "genes/"), "pwm": _summary(ev, "genes/pwm/"),
             "windows": {k: round(float(v), 4) for k, v in ev.items() if k.startswith("windows/") and "accuracy" in k},
-            "nt_per_s": gene_scan_speed(lambda p, g: pipe.score_gene(model, p, g), genes),
+            "nt_per_s": nt_per_s,
         }
         trained = Path(run_dir) / "data_summary.json"  # what the run trained on (the pieces may have grown since)
         summary = json.loads(trained.read_text()) if trained.is_file() else P.summary
@@ -185,10 +184,14 @@ def main(argv=None):
         if any(arm in parts for parts in means):
             from pipelines.genomics.genome import gene_labels
 
-            scores[arm] = np.concatenate([pipe.score_gene(model, p, g) for p, g in genes])
+            scores[arm] = np.concatenate(gene_scores)
             y = np.concatenate([gene_labels(p, g) for p, g in genes]) if y is None else y
     for parts in means:  # a deep ensemble across arms (contexts may differ: each scores with its own flanks)
         from pipelines.genomics.metrics import site_metrics
+
+        held_out = {a: result["arms"][a]["genes"] for a in parts}
+        if any(g != held_out[parts[0]] for g in held_out.values()):
+            raise SystemExit(f"--mean-of {'+'.join(parts)}: the arms score different held-out genes: {held_out}")
 
         mean = np.mean([scores[a] for a in parts], axis=0)
         result.setdefault("means", {})["+".join(parts)] = _summary(site_metrics(y, mean, ""), "")

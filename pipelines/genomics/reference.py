@@ -57,13 +57,14 @@ def check_gene(pipe) -> tuple:
     return min(genes, key=lambda pg: (pg[1].end0 - pg[1].start0, pg[1].name))
 
 
-def check_gene_metrics(model_dir: str | Path, model=None) -> dict:
-    """Top-k / PR-AUC per class of the model in ``model_dir`` over every position of its check gene."""
+def check_gene_metrics(model_dir: str | Path, model=None, pipe=None) -> dict:
+    """Top-k / PR-AUC per class of the model in ``model_dir`` over every position of its check gene
+    (``model`` / ``pipe``: that directory's model and pipeline when the caller has them already)."""
     from pipelines.genomics.genome import gene_labels
     from pipelines.genomics.metrics import site_metrics
 
     opened = _open(Path(model_dir))
-    pipe = opened.pipeline()
+    pipe = opened.pipeline() if pipe is None else pipe
     model = opened.load_model() if model is None else model
     piece, gene = check_gene(pipe)
     y = gene_labels(piece, gene)
@@ -163,7 +164,7 @@ def export_reference(run_dir: str | Path, dest: str | Path, command: str, machin
         "heldout_genes": {k: float(ev[f"genes/{k}"]) for k in GENE_KEYS},
         "heldout_pwm": {k: float(ev[f"genes/pwm/{k}"]) for k in GENE_KEYS},
         "windows": {k: float(v) for k, v in ev.items() if k.startswith("windows/") and "accuracy" in k},
-        "check_gene": check_gene_metrics(dest, model=model),
+        "check_gene": check_gene_metrics(dest, model=model, pipe=pipe),
         "epochs_trained": metrics.get("epochs_completed"),
         "params": int(model.count_params()),
         "note": note,
