@@ -4,7 +4,9 @@
 detections per image would cap recall on frames with 80+ tracks. AP / AP50 / AR are
 class-aware (mean over the track classes present); ``recall50`` and ``AP50_agnostic`` are
 class-agnostic (any detection of IoU >= 0.5 finds a track, whatever class it names);
-``recall50`` is what the recall-vs-density curves show.
+``recall50`` is what the recall-vs-density curves show. ``AP50[<class>]`` is each class's own
+AP50 (NaN for a class with no true track), so a class-aware mean pulled down by a rare class can
+be read as such.
 
 Example:
     >>> import numpy as np
@@ -80,7 +82,8 @@ def coco_evaluate(gt_boxes, gt_classes, det, image_shape, max_dets=300, density_
         max_dets: largest ``maxDets`` (>= 300).
         density_bins: edges of the track-count bins ``[lo, hi)``.
 
-    Returns: flat dict of floats (``AP``, ``AP50``, ``AP75``, ``AR``, ``recall50``, ``AP50_agnostic``;
+    Returns: flat dict of floats (``AP``, ``AP50``, ``AP75``, ``AR``, ``recall50``, ``AP50_agnostic``,
+    ``AP50[<class name>]``;
     per bin ``recall50@lo-hi``, ``AR@lo-hi``, ``AP50@lo-hi``, ``AP50_agnostic@lo-hi``,
     ``n_images@lo-hi``, ``n_tracks@lo-hi``).
     """
@@ -96,6 +99,7 @@ def coco_evaluate(gt_boxes, gt_classes, det, image_shape, max_dets=300, density_
         ev = _run(gt, dt, ids, max_dets)
         out.update(AP=float(ev.stats[0]), AP50=float(ev.stats[1]), AP75=float(ev.stats[2]), AR=float(ev.stats[8]))
         out["recall50"], out["AP50_agnostic"] = _agnostic(gt, dt, ids, max_dets)
+        out.update(_per_class_ap50(ev))
     for lo, hi in zip(density_bins[:-1], density_bins[1:]):
         sel = np.flatnonzero((counts >= lo) & (counts < hi)) + 1
         tag = f"{lo}-{hi}"
@@ -111,6 +115,16 @@ def coco_evaluate(gt_boxes, gt_classes, det, image_shape, max_dets=300, density_
         out[f"AR@{tag}"] = float(ev.stats[8])
         out[f"AP50@{tag}"] = float(ev.stats[1])
         out[f"recall50@{tag}"], out[f"AP50_agnostic@{tag}"] = _agnostic(gt, dt, sel, max_dets)
+    return out
+
+
+def _per_class_ap50(ev) -> dict:
+    """``{"AP50[<class>]": AP at IoU 0.5, all areas, the largest maxDets}`` from an accumulated COCOeval."""
+    prec = ev.eval["precision"][0, :, :, 0, -1]  # [recall thresholds, classes]
+    out = {}
+    for k, cat in enumerate(ev.params.catIds):
+        p = prec[:, k]
+        out[f"AP50[{CLASS_NAMES[cat - 1]}]"] = float(p[p > -1].mean()) if (p > -1).any() else float("nan")
     return out
 
 

@@ -10,6 +10,7 @@ from sciarch.pipeline import get_pipeline_class
 
 from pipelines.bubble.data import load_npz, save_npz
 from pipelines.bubble.metrics import coco_evaluate
+from pipelines.bubble.simulation import CLASS_NAMES
 from pipelines.bubble.simulation import BubbleChamberSimulator, SimulatorConfig
 
 SMALL = {"pipeline": "bubble", "data": {"image_size": [64, 64], "tracks_per_image": [2, 6], "n_train": 6,
@@ -81,6 +82,25 @@ def test_evaluate_perfect_and_missing_detections():
     other = "1-8" if tag == "8-1000" else "8-1000"
     if res[f"n_images@{other}"] > 0:
         assert res[f"recall50@{other}"] == pytest.approx(1.0)
+
+
+def test_per_class_ap50_names_the_class_that_is_wrong():
+    s = BubbleChamberSimulator(SimulatorConfig(image_size=(96, 96), tracks_per_image=(6, 14), chunk_size=6)).generate(
+        6, seed=3)
+    det = {"boxes": s.boxes.copy(), "scores": np.where(s.classes >= 0, 0.9, 0.0), "classes": s.classes.copy()}
+    present = sorted({int(c) for c in s.classes.ravel() if c >= 0})
+    assert 0 in present and 1 in present
+    det["classes"][s.classes == 0] = 1  # every beam called a secondary
+    res = coco_evaluate(s.boxes, s.classes, det, (96, 96), density_bins=(1, 1000))
+    assert res["AP50[beam]"] == pytest.approx(0.0)
+    for k in present[2:]:
+        assert res[f"AP50[{CLASS_NAMES[k]}]"] == pytest.approx(1.0)
+    assert 0.0 < res["AP50[secondary]"] < 1.0  # the relabelled beams are its false positives
+    absent = [n for k, n in enumerate(CLASS_NAMES) if k not in present]
+    assert all(np.isnan(res[f"AP50[{n}]"]) for n in absent)
+    # the class-aware AP50 is the mean over the classes present; the agnostic one is untouched
+    assert res["AP50"] == pytest.approx(np.mean([res[f"AP50[{CLASS_NAMES[k]}]"] for k in present]), abs=1e-6)
+    assert res["AP50_agnostic"] == pytest.approx(1.0)
 
 
 def test_evaluate_reads_a_data_path_and_reports_bad_records(tmp_path):
