@@ -12,7 +12,8 @@ library. Chunk ``k`` holds the same records whatever happens, and the checkpoint
 whole chunks: after Ctrl-C (or SIGTERM) the screen writes a checkpoint and stops; after a
 ``kill -9`` the last periodic checkpoint stands. ``resume=True`` continues from it, and the
 outputs (``hits.csv``, ``scores.parquet``, ``rejected.tsv``) are byte-identical to an
-uninterrupted run.
+uninterrupted run. The Ctrl-C handler stays in place until the worker pool is gone: a signal
+that arrives while the screen finishes or shuts its workers down only notes the request.
 
 Example:
     >>> from sciarch.screening.engine import run_screen  # doctest: +SKIP
@@ -86,6 +87,32 @@ def _make_pool(workers: int):
     return ctx.Pool(workers, initializer=_worker_init)
 
 
+def _stop_pool(pool, grace_s: float = 10.0) -> bool:
+    """Stop the featurising workers; True when the pool shut down within ``grace_s`` seconds.
+
+    ``Pool.terminate`` can deadlock: when it kills a worker in the middle of writing a result,
+    the pool's task-handler thread waits for ever on the result queue's lock (CPython issue
+    96995; about one stop in 300 with chunks in flight here). It therefore runs in a daemon
+    thread; past ``grace_s`` every worker still alive is killed and the pool is left to that
+    thread, so neither the screen nor the interpreter's exit waits on it.
+    """
+
+    def stop():
+        pool.terminate()
+        pool.join()
+
+    t = threading.Thread(target=stop, name="sciarch-screen-pool-stop", daemon=True)
+    t.start()
+    t.join(grace_s)
+    if not t.is_alive():
+        return True
+    for proc in list(getattr(pool, "_pool", ())):
+        if proc.exitcode is None:
+            proc.kill()
+        proc.join(grace_s)
+    return False
+
+
 # ----------------------------------------------------------------------------- state
 @dataclass
 class _State:
@@ -103,8 +130,11 @@ class _State:
 
 class _Screen:
     def __init__(self, cfg: ScreenOptions, scorer_factory: Callable[[], object], graph_features_hint: str | None = None,
-                 fingerprint_bits_hint: int = 0):
+                 fingerprint_bits_hint: int = 0, restore_signals: bool = True):
         self.cfg = cfg
+        self.restore_signals = restore_signals
+        self._old_handlers: dict = {}
+        self.tearing_down = False
         self.graph_features_hint = graph_features_hint
         self.fingerprint_bits_hint = int(fingerprint_bits_hint or 0)
         # (chunk iterator, checksum, in-flight chunks, (graph features, fingerprint bits))
@@ -162,10 +192,16 @@ class _Screen:
                 self.state.rejected_bytes = self.ledger.commit()
             self.state.sessions += 1
             return self._loop(pool)
+        except KeyboardInterrupt:  # outside the chunk loop: while the model loads, or a second signal at the end
+            raise ScreenInterrupted(
+                f"screen stopped at once; {self.out} keeps its last checkpoint, if it has one "
+                "(continue with --resume)"
+            ) from None
         finally:
+            self.tearing_down = True  # from here on a signal only notes the request
             if pool is not None:
-                pool.terminate()
-                pool.join()
+                _stop_pool(pool)
+            self._restore_signals()
 
     def _prefetch(self, pool) -> None:
         """Submit the first chunks of a fresh screen to the workers before the scorer exists,
@@ -199,26 +235,35 @@ class _Screen:
             d = np.load(self.out / "dedup.npz")
             self.seen = dict(zip(d["keys"].tolist(), d["lines"].tolist()))
 
-    def _install_signals(self):
-        if threading.current_thread() is not threading.main_thread():
-            return {}
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread() or self._old_handlers:
+            return
 
         def handler(signum, frame):
-            if self.stop_requested:  # second signal: stop now; the last checkpoint stays consistent
-                raise KeyboardInterrupt
+            if self.stop_requested and not self.tearing_down:
+                raise KeyboardInterrupt  # second signal: stop now; the last checkpoint stays consistent
             self.stop_requested = True
 
-        old = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
-            old[sig] = signal.signal(sig, handler)
-        return old
+            self._old_handlers[sig] = signal.signal(sig, handler)
+
+    def _restore_signals(self) -> None:
+        """Put back the caller's handlers (``restore_signals=False``: ignore both signals from now on)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if not self.restore_signals:
+                signal.signal(sig, signal.SIG_IGN)
+            elif sig in self._old_handlers:
+                signal.signal(sig, self._old_handlers[sig])
+        self._old_handlers = {}
 
     def _loop(self, pool) -> dict:
         cfg = self.cfg
         state = self.state
         total_bytes = os.path.getsize(self.spec.path)
         progress = ScreenProgress(cfg.progress, total_bytes, Path(self.spec.path).name)
-        old_handlers = self._install_signals()
+        self._install_signals()  # restored by run() once the workers are stopped
         if self._prefetched is not None:
             chunks, hasher, inflight, _ = self._prefetched
             self._prefetched = None
@@ -267,8 +312,6 @@ class _Screen:
             ) from None
         finally:
             progress.close()
-            for sig, h in old_handlers.items():
-                signal.signal(sig, h)
         if interrupted:
             self._checkpoint()
             self._write_summary(status="interrupted", t_session=t_session)
@@ -451,7 +494,7 @@ class ScreenIncomplete(ScreenError):
 
 
 def run_screen(cfg: ScreenOptions, scorer_factory: Callable[[], object], graph_features_hint: str | None = None,
-               fingerprint_bits_hint: int = 0) -> dict:
+               fingerprint_bits_hint: int = 0, restore_signals: bool = True) -> dict:
     """Run (or resume) a screen; return the summary dict (also written to ``summary.json``).
 
     Args:
@@ -463,11 +506,14 @@ def run_screen(cfg: ScreenOptions, scorer_factory: Callable[[], object], graph_f
             while the model loads (re-read if the scorer names another version).
         fingerprint_bits_hint: the ligand fingerprint size the scorer will ask for (0: none;
             read from the same config), used with ``graph_features_hint`` the same way.
+        restore_signals: put the caller's SIGINT/SIGTERM handlers back at the end (default);
+            False leaves both signals ignored, for a command that exits next and has nothing
+            left for a late Ctrl-C to stop.
 
     Raises:
         ScreenInterrupted: Ctrl-C / SIGTERM; a checkpoint was written.
         ScreenIncomplete: the library ended in a read error; outputs hold everything before it.
         ScreenError / LibraryReadError: bad arguments, output directory or library.
     """
-    return _Screen(cfg, scorer_factory, graph_features_hint, fingerprint_bits_hint).run()
+    return _Screen(cfg, scorer_factory, graph_features_hint, fingerprint_bits_hint, restore_signals).run()
 

@@ -63,10 +63,21 @@ def test_scores_and_ranking_match_one_by_one_model_calls(tmp_path, tiny_run, tar
 
 
 def _cli(args, **kw):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", "PYTHONFAULTHANDLER": "1"}
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), str(ROOT), env.get("PYTHONPATH", "")])
     return subprocess.Popen([sys.executable, "-m", "sciarch.screening.cli", "screen", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def _communicate(proc, timeout: float = 300.0):
+    """``proc.communicate``; a screen that does not exit in time dumps every thread's stack
+    (SIGABRT with ``PYTHONFAULTHANDLER``) into the failure."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=60)
+        raise AssertionError(f"screen did not exit in {timeout:.0f} s; its threads:\n{err.decode()[-6000:]}") from None
 
 
 def _wait_checkpoint(out: Path, proc, min_chunk: int, timeout: float = 180.0) -> dict:
@@ -102,7 +113,7 @@ def _kill_interrupt_resume(tmp_path, scorer_args, make_scorer, n_valid, ctrl_c=T
         p = _cli([*common, "--workers", "1", "--resume"])
         _wait_checkpoint(out, p, ck1["next_chunk"] + 2)
         p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=300)
+        _, err = _communicate(p)
         ck2 = json.loads((out / "checkpoint.json").read_text())
         if p.returncode == 0:  # finished before the signal arrived: still a resumed run
             assert ck2["complete"]
@@ -111,7 +122,7 @@ def _kill_interrupt_resume(tmp_path, scorer_args, make_scorer, n_valid, ctrl_c=T
             assert b"--resume" in err and not ck2["complete"] and ck2["next_chunk"] > ck1["next_chunk"]
     # 3) resumed to the end
     p = _cli([*common, "--workers", "2", "--resume"])
-    _, err = p.communicate(timeout=300)
+    _, err = _communicate(p)
     assert p.returncode == 0, err.decode()[-2000:]
     # reference: one uninterrupted run in this process
     ref = tmp_path / "ref"
