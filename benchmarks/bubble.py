@@ -166,8 +166,7 @@ def _nms_sweep(pipe, model, values):
     for t in values:
         _set_nms(model, t)
         m = pipe.evaluate(model, "validation")
-        val[f"{t:g}"] = {"AP50": round(m["AP50"], 4), "AP50_agnostic": round(m["AP50_agnostic"], 4),
-                         "recall50": round(m["recall50"], 4)}
+        val[f"{t:g}"] = _rounded({k: m[k] for k in ("AP50", "AP50_agnostic", "recall50")})
         print(f"  nms_iou {t:g}: validation {val[f'{t:g}']}", flush=True)
     _set_nms(model, default)
     best = max(values, key=lambda t: val[f"{t:g}"]["AP50"])

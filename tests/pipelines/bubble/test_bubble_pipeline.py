@@ -101,6 +101,13 @@ def test_per_class_ap50_names_the_class_that_is_wrong():
     # the class-aware AP50 is the mean over the classes present; the agnostic one is untouched
     assert res["AP50"] == pytest.approx(np.mean([res[f"AP50[{CLASS_NAMES[k]}]"] for k in present]), abs=1e-6)
     assert res["AP50_agnostic"] == pytest.approx(1.0)
+    # no detections at all: the same keys, 0 for the classes present and NaN for the others
+    empty = {"boxes": np.zeros_like(s.boxes), "scores": np.zeros_like(det["scores"]),
+             "classes": np.full_like(s.classes, -1)}
+    none = coco_evaluate(s.boxes, s.classes, empty, (96, 96), density_bins=(1, 1000))
+    assert {k for k in none if k.startswith("AP50[")} == {k for k in res if k.startswith("AP50[")}
+    assert all(none[f"AP50[{CLASS_NAMES[k]}]"] == 0.0 for k in present)
+    assert all(np.isnan(none[f"AP50[{n}]"]) for n in absent)
 
 
 def test_evaluate_reads_a_data_path_and_reports_bad_records(tmp_path):
