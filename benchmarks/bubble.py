@@ -14,9 +14,13 @@ Usage::
     python benchmarks/bubble.py [--steps 1600] [--size 128] [--n-train 1024] [--n-test 96]
 
 ``--nms-sweep 0.5,0.6,0.7`` also picks the final NMS IoU of each detector on the validation frames
-(``--n-val`` of them; never the test frames) and scores the test split again at the chosen value.
-Crowded frames hold many near-parallel tracks whose boxes overlap each other (a third of the test
-boxes have another true box at IoU > 0.5), so a 0.5 NMS suppresses true detections.
+(``--n-val`` of them; never the test frames) and scores the test split again at the chosen value;
+``--rpn-nms-sweep 0.7,0.9`` adds the two-stage detector's proposal NMS IoU to that grid (the pair
+with the best validation AP50 is chosen). Crowded frames hold many near-parallel tracks whose boxes
+overlap each other (a third of the test boxes have another true box at IoU > 0.5), so a 0.5 NMS
+suppresses true detections, and a 0.7 proposal NMS drops proposals before the head sees them.
+
+``--steps 0 --init MODEL.keras`` trains nothing: it scores the saved detector (and sweeps).
 """
 
 from __future__ import annotations
@@ -56,10 +60,16 @@ def main(argv=None):
     ap.add_argument("--n-val", type=int, default=8, help="validation frames (the NMS sweep scores these)")
     ap.add_argument("--detectors", default="two_stage,one_stage")
     ap.add_argument("--nms-sweep", default="", help="comma list of final NMS IoUs to choose from on validation")
+    ap.add_argument("--rpn-nms-sweep", default="",
+                    help="comma list of proposal NMS IoUs (two-stage) swept with --nms-sweep on validation")
     ap.add_argument("--init", default="", help="continue from this saved detector (.keras, same architecture)")
     ap.add_argument("--cache", default=str(ROOT / ".cache" / "bubble"))
     ap.add_argument("--out", default=str(OUT / "bubble.json"))
     args = ap.parse_args(argv)
+    if args.steps == 0 and not args.init:
+        ap.error("--steps 0 scores a saved detector: give it with --init")
+    if args.rpn_nms_sweep and not args.nms_sweep:
+        ap.error("--rpn-nms-sweep needs --nms-sweep (the final NMS IoUs of the grid)")
 
     bins = [1, 10, 20, 40, 60, 1000]
     raw = {
@@ -78,7 +88,7 @@ def main(argv=None):
             "rpn_post_nms_top_n_test": 512, "rpn_batch_per_image": 128, "roi_batch_per_image": 64,
             "head_conv_layers": 4, "max_detections": 300, "score_threshold": 0.05, "nms_iou": 0.5,
         },
-        "train": {"batch_size": args.batch, "learning_rate": args.lr, "steps_per_epoch": args.steps},
+        "train": {"batch_size": args.batch, "learning_rate": args.lr, "steps_per_epoch": max(1, args.steps)},
     }
     result = {
         "benchmark": "bubble crowded-scene detection: two-stage R-CNN vs one-stage NMS (RetinaNet) baseline",
@@ -99,19 +109,20 @@ def main(argv=None):
         raw["model"]["detector"] = name
         cfg = validate(raw, BubbleConfig, source="benchmarks/bubble.py")
         pipe = BubblePipeline(cfg)
-        train = pipe.sample("train")
-        x, boxes, labels = detection_arrays(train, cfg.data.max_boxes, "bubble/train")
-        ds = make_dataset(x, boxes, labels, args.batch, shuffle=True, seed=0, repeat=True)
         keras.utils.set_random_seed(0)
         model = build_detector(cfg.model, len(CLASS_NAMES), seed=0)
         model.build((None, args.size, args.size, 1))
         if args.init:
             model.load_weights(args.init)
-        lr = keras.optimizers.schedules.CosineDecay(args.lr, args.steps, alpha=0.05)
-        model.compile(optimizer=keras.optimizers.Adam(lr, clipnorm=10.0))
         print(f"[{name}] {model.count_params():,} parameters; training {args.steps} steps", flush=True)
         t = time.perf_counter()
-        hist = model.fit(ds, steps_per_epoch=max(1, args.steps // 10), epochs=10, verbose=2).history
+        hist = {"loss": [None]}  # --steps 0: nothing trained
+        if args.steps:
+            x, boxes, labels = detection_arrays(pipe.sample("train"), cfg.data.max_boxes, "bubble/train")
+            ds = make_dataset(x, boxes, labels, args.batch, shuffle=True, seed=0, repeat=True)
+            lr = keras.optimizers.schedules.CosineDecay(args.lr, args.steps, alpha=0.05)
+            model.compile(optimizer=keras.optimizers.Adam(lr, clipnorm=10.0))
+            hist = model.fit(ds, steps_per_epoch=max(1, args.steps // 10), epochs=10, verbose=2).history
         train_s = time.perf_counter() - t
         t = time.perf_counter()
         metrics = pipe.evaluate(model, "test")
@@ -120,17 +131,20 @@ def main(argv=None):
             "parameters": int(model.count_params()),
             "train_wall_s": round(train_s, 1),
             "eval_wall_s": round(eval_s, 1),
-            "loss_first_epoch": float(hist["loss"][0]),
-            "loss_last_epoch": float(hist["loss"][-1]),
+            "loss_first_epoch": None if hist["loss"][0] is None else float(hist["loss"][0]),
+            "loss_last_epoch": None if hist["loss"][-1] is None else float(hist["loss"][-1]),
             "metrics": _rounded(metrics),
         }
         if args.nms_sweep:
-            sweep = _nms_sweep(pipe, model, [float(t) for t in args.nms_sweep.split(",")])
-            chosen = sweep["chosen_nms_iou"]
-            if chosen != cfg.model.nms_iou:
-                _set_nms(model, chosen)
+            rpn_values = [float(t) for t in args.rpn_nms_sweep.split(",")] if args.rpn_nms_sweep else []
+            if not hasattr(model, "rpn_nms_iou"):
+                rpn_values = []  # one-stage: no proposals
+            sweep = _nms_sweep(pipe, model, [float(t) for t in args.nms_sweep.split(",")], rpn_values)
+            default = _nms_of(model)
+            if sweep["chosen"] != default:
+                _set_nms(model, **sweep["chosen"])
                 sweep["test_metrics"] = _rounded(pipe.evaluate(model, "test"))
-                _set_nms(model, cfg.model.nms_iou)
+                _set_nms(model, **default)
             else:
                 sweep["test_metrics"] = result["detectors"][name]["metrics"]
             result["detectors"][name]["nms_sweep"] = sweep
@@ -153,24 +167,41 @@ def _rounded(metrics):
     return {k: (round(v, 4) if np.isfinite(v) else None) for k, v in metrics.items()}
 
 
-def _set_nms(model, iou):
-    """Set the detector's final NMS IoU; the next ``predict`` traces a new function with it."""
-    model.nms_iou = float(iou)
+def _nms_of(model) -> dict:
+    """The detector's NMS settings that the sweep may change."""
+    out = {"nms_iou": float(model.nms_iou)}
+    if hasattr(model, "rpn_nms_iou"):
+        out["rpn_nms_iou"] = float(model.rpn_nms_iou)
+    return out
+
+
+def _set_nms(model, nms_iou, rpn_nms_iou=None):
+    """Set the detector's final (and proposal) NMS IoU; the next ``predict`` traces a new function with them."""
+    model.nms_iou = float(nms_iou)
+    if rpn_nms_iou is not None:
+        model.rpn_nms_iou = float(rpn_nms_iou)
     model.predict_function = None
+    model.__dict__.pop("_compiled_detect", None)
 
 
-def _nms_sweep(pipe, model, values):
-    """Validation AP50 (class-aware, agnostic) at each final NMS IoU; the best class-aware one is chosen."""
-    default = model.nms_iou
+def _nms_sweep(pipe, model, values, rpn_values=()):
+    """Validation AP50 (class-aware, agnostic) at each final NMS IoU (times each proposal NMS IoU
+    in ``rpn_values``); the setting with the best class-aware AP50 is chosen."""
+    default = _nms_of(model)
+    grid = [{"nms_iou": t, **({"rpn_nms_iou": r} if r is not None else {})}
+            for r in (rpn_values or [default.get("rpn_nms_iou")]) for t in values]
     val = {}
-    for t in values:
-        _set_nms(model, t)
+    for g in grid:
+        _set_nms(model, **g)
+        key = ",".join(f"{k}={v:g}" for k, v in g.items() if v is not None)
         m = pipe.evaluate(model, "validation")
-        val[f"{t:g}"] = _rounded({k: m[k] for k in ("AP50", "AP50_agnostic", "recall50")})
-        print(f"  nms_iou {t:g}: validation {val[f'{t:g}']}", flush=True)
-    _set_nms(model, default)
-    best = max(values, key=lambda t: val[f"{t:g}"]["AP50"])
-    return {"split": "validation", "validation": val, "chosen_nms_iou": best}
+        val[key] = _rounded({k: m[k] for k in ("AP50", "AP50_agnostic", "recall50")})
+        print(f"  {key}: validation {val[key]}", flush=True)
+    _set_nms(model, **default)
+    keys = list(val)
+    best = max(range(len(grid)), key=lambda i: val[keys[i]]["AP50"])
+    chosen = {k: v for k, v in grid[best].items() if v is not None}
+    return {"split": "validation", "validation": val, "chosen": chosen, "chosen_nms_iou": chosen["nms_iou"]}
 
 
 def _crowded(metrics, lo=40):
@@ -195,9 +226,10 @@ def _summarise(result):
                          "recall50": m.get("recall50"), "recall50_>=40_tracks": _crowded(m)}
         if "nms_sweep" in d:
             ms = d["nms_sweep"]["test_metrics"]
-            summary[name]["at_chosen_nms_iou"] = {"nms_iou": d["nms_sweep"]["chosen_nms_iou"], "AP50": ms.get("AP50"),
-                                                  "AP50_agnostic": ms.get("AP50_agnostic"),
-                                                  "recall50": ms.get("recall50")}
+            summary[name]["at_chosen_nms_iou"] = {**d["nms_sweep"].get("chosen", {"nms_iou": d["nms_sweep"]["chosen_nms_iou"]}),
+                                                  "AP50": ms.get("AP50"), "AP50_agnostic": ms.get("AP50_agnostic"),
+                                                  "recall50": ms.get("recall50"),
+                                                  "recall50_>=40_tracks": _crowded(ms)}
     if "two_stage" in summary and "one_stage" in summary:
         a, b = summary["two_stage"]["recall50_>=40_tracks"], summary["one_stage"]["recall50_>=40_tracks"]
         gap = None if a is None or b is None else a - b
