@@ -154,9 +154,8 @@ def _screen_local(opts, model: Optional[Path], target: list[Path], scorer: Optio
     try:
         hint = None if scorer is not None else model_graph_features(model)
         bits = 0 if scorer is not None else model_fingerprint_bits(model)
-        # restore_signals=False: once the screen has stopped, a late Ctrl-C has nothing left to stop
         summary = run_screen(opts, lambda: make_scorer(model, target, scorer), graph_features_hint=hint,
-                             fingerprint_bits_hint=bits, restore_signals=False)
+                             fingerprint_bits_hint=bits)
     except ScreenInterrupted as exc:
         typer.echo(f"interrupted: {exc}", err=True)
         raise typer.Exit(130)

@@ -73,6 +73,8 @@ def _one_line(text: str) -> str:
 def _worker_init() -> None:
     # the main process handles Ctrl-C and stops the pool; workers must not die mid-chunk on their own
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # but they must die when the pool stops them, even if the parent (or the forkserver it started) ignores SIGTERM
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
@@ -130,9 +132,8 @@ class _State:
 
 class _Screen:
     def __init__(self, cfg: ScreenOptions, scorer_factory: Callable[[], object], graph_features_hint: str | None = None,
-                 fingerprint_bits_hint: int = 0, restore_signals: bool = True):
+                 fingerprint_bits_hint: int = 0):
         self.cfg = cfg
-        self.restore_signals = restore_signals
         self._old_handlers: dict = {}
         self.tearing_down = False
         self.graph_features_hint = graph_features_hint
@@ -248,14 +249,9 @@ class _Screen:
             self._old_handlers[sig] = signal.signal(sig, handler)
 
     def _restore_signals(self) -> None:
-        """Put back the caller's handlers (``restore_signals=False``: ignore both signals from now on)."""
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            if not self.restore_signals:
-                signal.signal(sig, signal.SIG_IGN)
-            elif sig in self._old_handlers:
-                signal.signal(sig, self._old_handlers[sig])
+        """Put back the caller's SIGINT/SIGTERM handlers."""
+        for sig, h in self._old_handlers.items():
+            signal.signal(sig, h)
         self._old_handlers = {}
 
     def _loop(self, pool) -> dict:
@@ -494,7 +490,7 @@ class ScreenIncomplete(ScreenError):
 
 
 def run_screen(cfg: ScreenOptions, scorer_factory: Callable[[], object], graph_features_hint: str | None = None,
-               fingerprint_bits_hint: int = 0, restore_signals: bool = True) -> dict:
+               fingerprint_bits_hint: int = 0) -> dict:
     """Run (or resume) a screen; return the summary dict (also written to ``summary.json``).
 
     Args:
@@ -506,14 +502,11 @@ def run_screen(cfg: ScreenOptions, scorer_factory: Callable[[], object], graph_f
             while the model loads (re-read if the scorer names another version).
         fingerprint_bits_hint: the ligand fingerprint size the scorer will ask for (0: none;
             read from the same config), used with ``graph_features_hint`` the same way.
-        restore_signals: put the caller's SIGINT/SIGTERM handlers back at the end (default);
-            False leaves both signals ignored, for a command that exits next and has nothing
-            left for a late Ctrl-C to stop.
 
     Raises:
         ScreenInterrupted: Ctrl-C / SIGTERM; a checkpoint was written.
         ScreenIncomplete: the library ended in a read error; outputs hold everything before it.
         ScreenError / LibraryReadError: bad arguments, output directory or library.
     """
-    return _Screen(cfg, scorer_factory, graph_features_hint, fingerprint_bits_hint, restore_signals).run()
+    return _Screen(cfg, scorer_factory, graph_features_hint, fingerprint_bits_hint).run()
 

@@ -115,8 +115,12 @@ def _kill_interrupt_resume(tmp_path, scorer_args, make_scorer, n_valid, ctrl_c=T
         p.send_signal(signal.SIGINT)
         _, err = _communicate(p)
         ck2 = json.loads((out / "checkpoint.json").read_text())
-        if p.returncode == 0:  # finished before the signal arrived: still a resumed run
-            assert ck2["complete"]
+        if ck2["complete"]:
+            # finished before the signal took effect: still a resumed run. A signal in the last
+            # milliseconds, after the screen handed Ctrl-C back, may end the finished command
+            # (click's "Aborted!", or SIGINT itself once the interpreter is shutting down)
+            assert p.returncode == 0 or (p.returncode == 1 and b"Aborted" in err) \
+                or p.returncode == -signal.SIGINT, (p.returncode, err.decode()[-2000:])
         else:
             assert p.returncode == 130, err.decode()[-2000:]
             assert b"--resume" in err and not ck2["complete"] and ck2["next_chunk"] > ck1["next_chunk"]

@@ -84,16 +84,43 @@ def test_signals_while_the_workers_stop_are_noted_not_raised(tmp_path, monkeypat
     assert signal.getsignal(signal.SIGINT) is before
 
 
-def test_restore_signals_false_leaves_both_signals_ignored(tmp_path):
+def _sigterm_disposition():
+    return int(signal.getsignal(signal.SIGTERM))
+
+
+def test_workers_die_on_sigterm_even_when_the_parent_ignores_it():
+    """A parent that ignores SIGTERM passes that on to the processes it starts; the pool's
+    ``terminate`` (SIGTERM) must still stop the workers, or its join waits for ever."""
+    old = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        pool = mp.get_context("spawn").Pool(1, initializer=eng._worker_init)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    workers = list(pool._pool)
+    try:
+        assert pool.apply(_sigterm_disposition) == int(signal.SIG_DFL)
+    finally:
+        assert eng._stop_pool(pool, grace_s=20.0) is True
+    assert all(p.exitcode is not None for p in workers)
+
+
+def test_the_screen_command_in_process_gives_the_signal_handlers_back(tmp_path):
+    """``sciarch screen`` called in process (a notebook, a test runner) leaves SIGINT and
+    SIGTERM as it found them, so pools started later can still stop their workers."""
+    from typer.testing import CliRunner
+
+    from sciarch.screening.cli import app
+
     lib = tmp_path / "lib.smi"
     write_malformed_library(lib, 60)
+    fasta = tmp_path / "T.fasta"
+    fasta.write_text(">T\nMKKFFDSRREQGG\n")
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        eng.run_screen(_cfg(tmp_path, lib, workers=0), lambda: AtomScorer(1), restore_signals=False)
-        assert all(signal.getsignal(s) == signal.SIG_IGN for s in before)
-    finally:
-        for s, h in before.items():
-            signal.signal(s, h)
+    r = CliRunner().invoke(app, ["screen", "--scorer", "screening_cases:atom_scorer_factory", "--target", str(fasta),
+                                 "--library", str(lib), "--out", str(tmp_path / "out"), "--workers", "1",
+                                 "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert {s: signal.getsignal(s) for s in before} == before
 
 
 def test_ctrl_c_while_the_model_loads_is_a_screen_interrupted_and_stops_the_pool(tmp_path, monkeypatch):
