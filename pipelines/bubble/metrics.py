@@ -90,11 +90,12 @@ def coco_evaluate(gt_boxes, gt_classes, det, image_shape, max_dets=300, density_
     max_dets = max(300, int(max_dets))
     gt, dt = _coco_objects(gt_boxes, gt_classes, det, image_shape)
     n_img = len(gt_boxes)
-    counts = (np.asarray(gt_classes) >= 0).sum(1)
+    classes = np.asarray(gt_classes)
+    counts = (classes >= 0).sum(1)
     out = {"n_images": float(n_img), "n_tracks": float(counts.sum()), "max_dets": float(max_dets)}
     if dt is None:  # no detections: 0 for every class with a true box, NaN (as COCOeval) for the others
         out.update(AP=0.0, AP50=0.0, AP75=0.0, AR=0.0, recall50=0.0, AP50_agnostic=0.0)
-        present = set(np.asarray(gt_classes)[np.asarray(gt_classes) >= 0].tolist())
+        present = set(classes[classes >= 0].tolist())
         out.update({f"AP50[{name}]": (0.0 if k in present else float("nan")) for k, name in enumerate(CLASS_NAMES)})
     else:
         ids = range(1, n_img + 1)

@@ -60,8 +60,7 @@ def test_featurisation_workers_do_not_import_tensorflow(tmp_path, tiny_run, targ
         assert pool.apply(eval, ("'tensorflow' in __import__('sys').modules",)) is False
         assert pool.apply(eval, ("'keras' in __import__('sys').modules",)) is False
     finally:
-        pool.terminate()
-        pool.join()
+        assert eng._stop_pool(pool) is True
 
 
 def test_a_pipeline_without_the_hook_cannot_screen(tmp_path, monkeypatch, targets):
